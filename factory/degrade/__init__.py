@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from ._alloc import tune_allocator
 from .image import load_image, save_image, to_rgb_uint8
 from .recipes import (
     EVAL_LEVELS,
@@ -73,6 +74,7 @@ __all__ = [
     "sample_train",
     "save_image",
     "to_rgb_uint8",
+    "tune_allocator",
 ]
 
 

@@ -16,20 +16,28 @@ def short_side(img: np.ndarray) -> int:
 
 
 def to_u8(x: np.ndarray) -> np.ndarray:
-    """Round and clip a float array to uint8."""
-    return np.clip(np.rint(x), 0, 255).astype(np.uint8)
+    """Round and clip a float array to uint8. A float32 ``x`` is clipped in place (a temporary)."""
+    if x.dtype != np.float32:
+        return np.clip(np.rint(x), 0, 255).astype(np.uint8)
+    np.clip(x, 0.0, 255.0, out=x)
+    out = cv2.convertScaleAbs(x)  # rounds to nearest and saturates, without float temporaries
+    if x.ndim == 3 and out.ndim == 2:
+        out = out[:, :, None]
+    return out
 
 
 def lerp_u8(a: np.ndarray, b: np.ndarray, alpha: np.ndarray | float) -> np.ndarray:
-    """``a * (1 - alpha) + b * alpha`` for uint8 images; ``alpha`` a scalar or H×W(×1) map."""
+    """``a * (1 - alpha) + b * alpha`` for uint8 images; ``alpha`` a scalar or an H×W map in [0, 1]."""
     if np.isscalar(alpha):
         al = float(alpha)
         return cv2.addWeighted(a, 1.0 - al, b, al, 0.0)
-    af = np.asarray(alpha, dtype=np.float32)
-    if af.ndim == 2:
-        af = af[:, :, None]
-    a32 = a.astype(np.float32)
-    return to_u8(a32 + (b.astype(np.float32) - a32) * af)
+    w2 = np.asarray(alpha, dtype=np.float32)
+    if w2.ndim == 3:
+        w2 = w2[:, :, 0]
+    out = cv2.blendLinear(a, b, 1.0 - w2, w2)
+    if a.ndim == 3 and out.ndim == 2:
+        out = out[:, :, None]
+    return out
 
 
 def resize_to(img: np.ndarray, w: int, h: int, interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:

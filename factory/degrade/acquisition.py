@@ -33,7 +33,7 @@ from .registry import Param, register
 )
 def lens_blur(img: np.ndarray, s: float, p: dict, rng: np.random.Generator) -> np.ndarray:
     r = p["radius"] * short_side(img)
-    return filter_at_scale(img, disc_kernel, r)
+    return filter_at_scale(img, disc_kernel, r, max_px=1.5)
 
 
 # Lens flare: a glare source, its halo and a chain of ghost reflections along the line through
@@ -81,11 +81,12 @@ def lens_flare(img: np.ndarray, s: float, p: dict, rng: np.random.Generator) -> 
         dg = np.hypot(xs - gx, ys - gy) / diag
         disc = np.clip((r - dg) / (0.3 * r) + 0.5, 0.0, 1.0) * a
         flare += disc[:, :, None] * col[None, None, :]
-    flare = np.clip(flare * p["strength"], 0.0, 1.0)
+    flare = to_u8(np.clip(flare * p["strength"], 0.0, 1.0) * 255.0)
     flare = resize_to(flare, w, h, cv2.INTER_LINEAR)
-    x = img.astype(np.float32) * (1.0 / 255.0)
-    out = 1.0 - (1.0 - x) * (1.0 - flare)
-    return to_u8(out * 255.0)
+    # Screen blend in uint8: out = img + (255 - img) * flare / 255.
+    out = cv2.bitwise_not(img)
+    cv2.multiply(out, flare, dst=out, scale=1.0 / 255.0)
+    return cv2.add(img, out, dst=out)
 
 
 @register(
@@ -99,7 +100,7 @@ def motion_blur(img: np.ndarray, s: float, p: dict, rng: np.random.Generator) ->
     angle = float(rng.uniform(0.0, 180.0))
     length = p["length"] * short_side(img)
     # Quantise the angle to 1 degree so kernels are cached across images.
-    return filter_at_scale(img, lambda L: line_kernel(round(L, 2), round(angle)), length, max_px=6.0)
+    return filter_at_scale(img, lambda L: line_kernel(round(L, 2), round(angle)), length, max_px=4.0)
 
 
 _DIRT_GRID = 96
@@ -117,8 +118,8 @@ def dirty_lens(img: np.ndarray, s: float, p: dict, rng: np.random.Generator) -> 
     n = 14
     cx = rng.uniform(0.0, 1.0, n)
     cy = rng.uniform(0.0, 1.0, n)
-    rad = rng.uniform(0.06, 0.22, n)
-    wgt = rng.uniform(0.4, 1.0, n)
+    rad = rng.uniform(0.08, 0.26, n)
+    wgt = rng.uniform(0.6, 1.0, n)
     elong = rng.uniform(0.6, 1.6, n)
     veil = np.array([rng.uniform(215, 245)] * 3, np.float32) - np.array([0, 3, 8], np.float32)
 
@@ -132,14 +133,15 @@ def dirty_lens(img: np.ndarray, s: float, p: dict, rng: np.random.Generator) -> 
         dx = (xs - cx[i]) * aspect / elong[i]
         dy = (ys - cy[i]) * elong[i]
         m += wgt[i] * np.exp(-(dx * dx + dy * dy) / (rad[i] ** 2))
-    m = np.clip(m, 0.0, 1.0)
-    mask = resize_to(m, w, h, cv2.INTER_LINEAR) * p["opacity"]
-    # What light through a smudge looks like: a heavily blurred, low-contrast, brighter version.
+    m = np.clip(m, 0.0, 1.0) * p["opacity"]
+    # Light through a smudge: a heavily blurred, low-contrast, brighter version of the scene.
+    # It is smooth, so it is computed on the small grid and upsampled with the mask.
     small = resize_to(img, gw, gh, cv2.INTER_AREA)
-    small = cv2.GaussianBlur(small, (0, 0), 1.5)
-    blurred = resize_to(small, w, h, cv2.INTER_LINEAR).astype(np.float32)
-    haze = 0.55 * blurred + 0.45 * veil[None, None, :]
-    return lerp_u8(img, to_u8(haze), mask)
+    small = cv2.GaussianBlur(small, (0, 0), 1.5).astype(np.float32)
+    haze = to_u8(0.45 * small + 0.55 * veil[None, None, :])
+    haze = resize_to(haze, w, h, cv2.INTER_LINEAR)
+    mask = resize_to(m, w, h, cv2.INTER_LINEAR)
+    return lerp_u8(img, haze, mask)
 
 
 @register(
@@ -154,9 +156,14 @@ def dirty_lens(img: np.ndarray, s: float, p: dict, rng: np.random.Generator) -> 
 )
 def hsv_saturation(img: np.ndarray, s: float, p: dict, rng: np.random.Generator) -> np.ndarray:
     up = bool(rng.random() < 0.5)
-    factor = p["factor_up"] if up else p["factor_down"]
-    x = img.astype(np.float32) * (1.0 / 255.0)
-    hsv = cv2.cvtColor(x, cv2.COLOR_RGB2HSV)
-    hsv[:, :, 1] = np.minimum(hsv[:, :, 1] * factor, 1.0)
-    out = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
-    return to_u8(out * 255.0)
+    jitter = float(rng.uniform(0.85, 1.0))  # per-image share of the tabulated change
+    factor = 1.0 + ((p["factor_up"] if up else p["factor_down"]) - 1.0) * jitter
+    x = img.astype(np.float32)
+    x *= 1.0 / 255.0
+    cv2.cvtColor(x, cv2.COLOR_RGB2HSV, dst=x)  # float HSV: no 8-bit hue quantisation
+    sat = x[:, :, 1]
+    sat *= factor
+    np.minimum(sat, 1.0, out=sat)
+    cv2.cvtColor(x, cv2.COLOR_HSV2RGB, dst=x)
+    x *= 255.0
+    return to_u8(x)

@@ -1,0 +1,218 @@
+"""The ``robust-r1`` command line: a thin layer over the Python API."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+app = typer.Typer(
+    name="robust-r1",
+    help="Robust-R1: degradation-aware reasoning data, training and evaluation for VLMs.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+log = logging.getLogger("robust_r1")
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".ppm", ".pgm"}
+
+
+def _fail(message: str, code: int = 2) -> "typer.Exit":
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def _split_names(values: Optional[List[str]]) -> Optional[List[str]]:
+    if not values:
+        return None
+    out = [v.strip() for item in values for v in item.split(",") if v.strip()]
+    return out or None
+
+
+@app.callback()
+def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging.")) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+
+
+@app.command()
+def degradations(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
+    """List the degradation catalogue: name, stage, aliases and parameter schedule."""
+    from factory import degrade
+
+    entries = degrade.catalogue()
+    if as_json:
+        rows = [{**e.info(), "schedule": e.schedule_summary()} for e in entries]
+        typer.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{len(entries)} degradations (intensity s in [0, 1])", show_lines=False)
+    for col in ("name", "stage", "aliases", "parameters (s = 0 → 1)"):
+        table.add_column(col, overflow="fold")
+    for e in entries:
+        table.add_row(e.name, e.stage, ", ".join(e.aliases), e.schedule_summary())
+    Console(width=160).print(table)
+
+
+def _collect_inputs(src: Path) -> list[tuple[str, Path]]:
+    if src.is_file():
+        return [(src.name, src)]
+    if src.is_dir():
+        files = sorted(p for p in src.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        return [(p.relative_to(src).as_posix(), p) for p in files]
+    raise _fail(f"{src}: no such file or folder; pass an image file or a folder of images.")
+
+
+def _degrade_one(job: tuple) -> tuple[str, Optional[str], int]:
+    """Worker: load, sample the recipe(s), render, write image + sidecar. Returns (id, error, n)."""
+    import cv2
+
+    from factory import degrade
+
+    cv2.setNumThreads(1)
+    sample_id, path, out_dir, kind, only, levels, seed, fmt = job
+    try:
+        img = degrade.load_image(path)
+    except ValueError as exc:
+        return sample_id, str(exc), 0
+    written = 0
+    stem = Path(sample_id).with_suffix("")
+    for level in levels:
+        recipe = degrade.sample_recipe(kind, seed, sample_id, intensity=level, only=only)
+        out = degrade.render(img, recipe)
+        suffix = "" if len(levels) == 1 else f"@{level:.2f}"
+        target = Path(out_dir) / f"{stem}{suffix}.{fmt}"
+        degrade.save_image(out, target)
+        side = {"source": str(path), "output": target.name, **recipe.to_dict()}
+        tmp = target.with_name(f".{target.name}.json.tmp")
+        tmp.write_text(json.dumps(side, indent=2) + "\n")
+        tmp.replace(target.with_name(f"{target.stem}.json"))
+        written += 1
+    return sample_id, None, written
+
+
+@app.command()
+def degrade(
+    input: Path = typer.Argument(..., help="An image file or a folder of images (searched recursively)."),
+    output: Path = typer.Argument(..., help="Output folder."),
+    recipe: str = typer.Option("train", "--recipe", help="train (several degradations) or eval (one, reference protocol)."),
+    only: Optional[List[str]] = typer.Option(None, "--only", help="Restrict to these degradations (names or aliases; repeat or comma-separate)."),
+    intensity: Optional[float] = typer.Option(None, "--intensity", help="Fix the intensity in [0, 1] (train: every degradation; eval: the level). Eval default: 0.23, 0.45 and 0.9."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Base seed; each image's recipe derives from (seed, relative path)."),
+    workers: int = typer.Option(1, "--workers", min=1, help="Worker processes (results do not depend on it)."),
+    gallery: bool = typer.Option(False, "--gallery", help="Also write gallery.png: rows = degradations, columns = intensities, for the first image."),
+    fmt: str = typer.Option("png", "--format", help="png (lossless, default) or jpg (quality 95)."),
+) -> None:
+    """Degrade an image or a folder; writes images plus a sidecar JSON recipe per image."""
+    from tqdm import tqdm
+
+    from factory import degrade as dg
+
+    fmt = fmt.lower().lstrip(".")
+    if fmt not in ("png", "jpg", "jpeg"):
+        raise _fail(f"--format {fmt!r}: use png or jpg.")
+    if recipe not in ("train", "eval"):
+        raise _fail(f"--recipe {recipe!r}: use train or eval.")
+    names = _split_names(only)
+    try:
+        if names:
+            names = [dg.get(n).name for n in names]
+        if intensity is not None:
+            dg.check_intensity(intensity, "--intensity")
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    levels: list = [intensity] if intensity is not None else ([None] if recipe == "train" else list(dg.EVAL_LEVELS))
+    inputs = _collect_inputs(input)
+    if not inputs:
+        raise _fail(f"{input}: no image files found (looked for {', '.join(sorted(IMAGE_SUFFIXES))}).")
+    output.mkdir(parents=True, exist_ok=True)
+    jobs = [(sid, str(p), str(output), recipe, names, levels, seed, fmt) for sid, p in inputs]
+    errors: list[tuple[str, str]] = []
+    written = 0
+    bar = tqdm(total=len(jobs), unit="img", desc="degrade", disable=None)
+    if workers > 1 and len(jobs) > 1:
+        with ProcessPoolExecutor(max_workers=workers) as ex:
+            results = ex.map(_degrade_one, jobs, chunksize=max(1, min(16, len(jobs) // (workers * 4))))
+            for sid, err, n in results:
+                written += n
+                if err:
+                    errors.append((sid, err))
+                bar.update(1)
+    else:
+        for job in jobs:
+            sid, err, n = _degrade_one(job)
+            written += n
+            if err:
+                errors.append((sid, err))
+            bar.update(1)
+    bar.close()
+    if errors:
+        with open(output / "errors.jsonl", "w") as fh:
+            for sid, err in errors:
+                fh.write(json.dumps({"id": sid, "reason": err}) + "\n")
+        for sid, err in errors:
+            typer.echo(f"skipped {sid}: {err}", err=True)
+    if gallery:
+        first = next(((sid, p) for sid, p in inputs if sid not in dict(errors)), None)
+        if first is not None:
+            from factory.degrade.gallery import DEFAULT_LEVELS
+            from factory.degrade.gallery import gallery as make_gallery
+
+            grid_levels = DEFAULT_LEVELS if intensity is None else (0.0, intensity)
+            grid = make_gallery(dg.load_image(first[1]), names or dg.names(), grid_levels, seed=seed, title=first[0])
+            dg.save_image(grid, output / "gallery.png")
+            typer.echo(f"gallery: {output / 'gallery.png'}")
+    typer.echo(f"{written} image(s) written to {output}; {len(errors)} skipped" + (f" (see {output / 'errors.jsonl'})" if errors else ""))
+
+
+@app.command()
+def demo(
+    out: Path = typer.Option(Path("demo-output"), "--out", help="Output folder."),
+    seed: int = typer.Option(0, "--seed", min=0),
+    workers: int = typer.Option(min(2, os.cpu_count() or 1), "--workers", min=1),
+) -> None:
+    """The main job on the embedded default: degrade the bundled photos and write a gallery."""
+    from factory import degrade as dg
+    from factory.degrade.gallery import gallery as make_gallery
+    from factory.photos import RGB_PHOTOS, photos
+
+    src = out / "clean"
+    for name, arr in photos().items():
+        if not (src / f"{name}.png").exists():
+            dg.save_image(dg.to_rgb_uint8(arr), src / f"{name}.png")
+    degrade(src, out / "degraded", recipe="train", only=None, intensity=None, seed=seed, workers=workers, gallery=False, fmt="png")
+    grid = make_gallery(photos(("astronaut",))["astronaut"], dg.names(), seed=seed, title="astronaut: 16 degradations")
+    dg.save_image(grid, out / "gallery.png")
+    typer.echo(f"demo: {len(RGB_PHOTOS)} photos degraded with the train recipe in {out / 'degraded'} (recipes in the .json sidecars)")
+    typer.echo(f"demo: gallery of every degradation at 0 / 0.23 / 0.45 / 0.9 in {out / 'gallery.png'}")
+
+
+def _register_subcommands() -> None:
+    from factory.chains.cli import register as register_chains
+
+    register_chains(app)
+
+
+_register_subcommands()
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:  # pragma: no cover
+        sys.exit(130)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
