@@ -200,8 +200,10 @@ def demo(
 
 def _register_subcommands() -> None:
     from factory.chains.cli import register as register_chains
+    from trainers.cli import register as register_trainers
 
     register_chains(app)
+    register_trainers(app)
 
 
 _register_subcommands()

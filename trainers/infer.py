@@ -1,0 +1,78 @@
+"""Inference: ask a (trained) model a question about an image and parse its chain."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from factory.chains.format import ParsedChain, parse_chain
+
+
+@dataclass
+class InferResult:
+    text: str
+    parsed: ParsedChain
+    prompt: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "prompt": self.prompt,
+            "type_pairs": [{"name": p.name, "intensity": p.intensity, "known": p.known} for p in self.parsed.type_pairs],
+            **self.parsed.as_dict(),
+            "format_problems": self.parsed.problems(),
+        }
+
+
+class Predictor:
+    """A loaded model + processor that answers questions about images (batched generation)."""
+
+    def __init__(self, model_path: str, *, backend: str = "auto", max_pixels: int = 448 * 448):
+        from .models import load_for_inference
+
+        self.model, self.processor = load_for_inference(model_path, backend=backend)
+        self.max_pixels = max_pixels
+        tok = getattr(self.processor, "tokenizer", self.processor)
+        tok.padding_side = "left"  # generation appends on the right
+
+    def generate(
+        self, images: Sequence[Any], prompts: Sequence[str], *, max_new_tokens: int = 512, temperature: float = 0.0, seed: int = 0
+    ) -> list[str]:
+        import torch
+
+        from .data import fit_pixels
+
+        if len(images) != len(prompts):
+            raise ValueError(f"generate: {len(images)} images for {len(prompts)} prompts; pass one image per prompt.")
+        msgs = [[{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": p}]}] for p in prompts]
+        texts = [self.processor.apply_chat_template(m, add_generation_prompt=True, tokenize=False) for m in msgs]
+        pix = [fit_pixels(im, self.max_pixels) for im in images]
+        inputs = self.processor(text=texts, images=pix, return_tensors="pt", padding=True)
+        inputs = {k: v.to(self.model.device) for k, v in inputs.items()}
+        torch.manual_seed(seed)
+        gen_kwargs: dict[str, Any] = {"max_new_tokens": max_new_tokens}
+        if temperature > 0:
+            gen_kwargs.update(do_sample=True, temperature=temperature)
+        else:
+            gen_kwargs.update(do_sample=False)
+        with torch.no_grad():
+            out = self.model.generate(**inputs, **gen_kwargs)
+        new = out[:, inputs["input_ids"].shape[1] :]
+        return self.processor.batch_decode(new, skip_special_tokens=True)
+
+    def ask(self, image: Any, question: str, *, choices: Sequence[str] = (), prompt: str | None = None, **kw) -> InferResult:
+        from factory.chains.writer import build_prompt
+
+        p = prompt if prompt is not None else build_prompt(question, list(choices))
+        text = self.generate([image], [p], **kw)[0]
+        return InferResult(text=text, parsed=parse_chain(text), prompt=p)
+
+
+def infer(model_path: str, image: Any, question: str, *, choices: Sequence[str] = (), backend: str = "auto", **kw) -> InferResult:
+    """One-shot: load ``model_path`` (model, merged model or adapter folder) and answer ``question``."""
+    if isinstance(image, (str, Path)):
+        from factory.degrade import load_image
+
+        image = load_image(image)
+    return Predictor(model_path, backend=backend).ask(image, question, choices=choices, **kw)

@@ -1,0 +1,30 @@
+"""Supervised fine-tuning on the chains (the method's first stage)."""
+
+from __future__ import annotations
+
+import logging
+
+from .data import load_factory_dataset, to_sft
+from .models import load_for_training, prepare_cpu_environment
+from .run import RunConfig, TrainResult, run_trainer, select, trainer_kwargs
+
+log = logging.getLogger("robust_r1.trainers")
+
+
+def train_sft(run: RunConfig) -> TrainResult:
+    """SFT of ``run.settings.model`` on the ``sft`` config of ``run.dataset`` (TRL ``SFTTrainer``).
+
+    The loss covers the assistant turn (the tagged chain) only. Returns the run's log and where
+    the adapter (or model) was saved.
+    """
+    prepare_cpu_environment()  # before TRL imports Triton
+    from trl import SFTConfig, SFTTrainer
+
+    s = run.settings
+    ds = select(load_factory_dataset(run.dataset, run.config_name or "sft", run.split), run.limit)
+    train = to_sft(ds, s.max_pixels)
+    model, processor, backend = load_for_training(s)
+    args = SFTConfig(**trainer_kwargs(s, run.output), max_length=s.max_length, completion_only_loss=True)
+    trainer = SFTTrainer(model=model, args=args, train_dataset=train, processing_class=processor)
+    log.info("SFT: %d examples, backend %s, output %s", len(train), backend, run.output)
+    return run_trainer(trainer, processor, run, backend)
