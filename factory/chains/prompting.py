@@ -1,0 +1,72 @@
+"""Prompt templates (``prompts/*.j2``), the model-facing instruction and the length target.
+
+Templates are rendered in a sandboxed Jinja environment with ``StrictUndefined`` (a missing
+variable is an error, never an empty string). ``prompts_dir`` lets users point at their own
+copies (``--prompts DIR``); a template missing there falls back to the bundled one.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any, Sequence
+
+import prompts as _bundled
+
+STEP_TEMPLATES = ("system", "influence", "reasoning", "conclusion", "length_scaling", "instruction")
+
+
+@functools.lru_cache(maxsize=16)
+def _env(prompts_dir: str | None):
+    from jinja2 import ChoiceLoader, FileSystemLoader, StrictUndefined
+    from jinja2.sandbox import SandboxedEnvironment
+
+    loaders = []
+    if prompts_dir:
+        p = Path(prompts_dir)
+        if not p.is_dir():
+            raise ValueError(f"--prompts {prompts_dir}: no such folder; copy {_bundled.path()} and edit the copies.")
+        loaders.append(FileSystemLoader(str(p)))
+    loaders.append(FileSystemLoader(str(_bundled.path())))
+    return SandboxedEnvironment(
+        loader=ChoiceLoader(loaders), undefined=StrictUndefined, keep_trailing_newline=False, autoescape=False
+    )
+
+
+def render_prompt(name: str, prompts_dir: str | Path | None = None, **context: Any) -> str:
+    """Render ``prompts/<name>.j2`` with ``context``; errors name the template and the variable."""
+    from jinja2 import TemplateNotFound, UndefinedError
+
+    env = _env(str(prompts_dir) if prompts_dir else None)
+    try:
+        return env.get_template(f"{name}.j2").render(**context).strip()
+    except TemplateNotFound:
+        raise ValueError(f"prompt template {name}.j2 not found (looked in {prompts_dir or ''} and {_bundled.path()}).") from None
+    except UndefinedError as exc:
+        raise ValueError(f"prompt template {name}.j2: {exc}; the template uses a variable the writer does not provide.") from None
+
+
+def format_question(question: str, choices: Sequence[str] = ()) -> str:
+    """The question as shown to the model: for multiple choice the options follow as ``0. x 1. y``."""
+    q = " ".join(str(question).split())
+    if not choices:
+        return q
+    return q + " " + " ".join(f"{i}. {' '.join(str(c).split())}" for i, c in enumerate(choices))
+
+
+def build_prompt(question: str, choices: Sequence[str] = (), prompts_dir: str | Path | None = None) -> str:
+    """The dataset's ``prompt`` column: the question (with options) + the Robust-R1 instruction."""
+    return render_prompt("instruction", prompts_dir, question=format_question(question, choices), choices=list(choices))
+
+
+def target_words(
+    total_intensity: float, *, base: float = 25.0, per_unit: float = 30.0, lo: int = 25, hi: int = 200
+) -> int:
+    """Reasoning length the chain is scaled to: ``clamp(base + per_unit × total_intensity, lo, hi)``.
+
+    Heavier damage keeps a longer chain (the paper's length scaling; len(Y) grows with E[Σ s_i]).
+    """
+    t = float(total_intensity)
+    if t != t or t < 0:
+        raise ValueError(f"target_words: total intensity must be a non-negative number, got {total_intensity!r}.")
+    return int(round(min(hi, max(lo, base + per_unit * t))))
