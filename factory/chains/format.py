@@ -26,6 +26,9 @@ from factory.degrade.registry import canonical_name, normalize_name
 FIELDS: tuple[str, ...] = ("type", "influence", "reasoning", "conclusion", "answer")
 """The five blocks, in order."""
 
+NO_DAMAGE = "none"
+"""The TYPE of an undamaged image."""
+
 TAGS: dict[str, tuple[str, str]] = {f: (f"<{f.upper()}>", f"<{f.upper()}_END>") for f in FIELDS}
 
 _FIELD_ALT = "|".join(f.upper() for f in FIELDS)
@@ -62,7 +65,8 @@ def format_intensity(x: float) -> str:
 def format_type(pairs: Iterable[tuple[str, float]]) -> str:
     """``[("lens blur", 0.31), ("compression", 0.58)]`` → ``"lens blur(0.31), jpeg compression(0.58)"``.
 
-    Names are written canonically (aliases resolved); unknown names raise ValueError.
+    Names are written canonically (aliases resolved); unknown names raise ValueError. An image
+    without damage has the TYPE ``none`` (:data:`NO_DAMAGE`), which parses back to no pairs.
     """
     items = []
     for name, value in pairs:
@@ -70,7 +74,7 @@ def format_type(pairs: Iterable[tuple[str, float]]) -> str:
         if canon is None:
             raise ValueError(f"chain TYPE: unknown degradation {name!r}; see `robust-r1 degradations`.")
         items.append(f"{canon}({format_intensity(float(value))})")
-    return ", ".join(items)
+    return ", ".join(items) if items else NO_DAMAGE
 
 
 def parse_type(text: str | None) -> list[TypePair]:

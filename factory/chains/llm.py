@@ -153,6 +153,7 @@ class ChatClient:
         self._client = None
         self._sem: asyncio.Semaphore | None = None
         self._jitter = random.Random(seed)
+        self._inflight: dict[str, asyncio.Future] = {}
 
     def __repr__(self) -> str:  # never show the key
         return f"ChatClient(model={self.model!r}, base_url={self.base_url!r}, concurrency={self.concurrency})"
@@ -199,14 +200,36 @@ class ChatClient:
             return None
 
     async def complete(self, messages: list[dict[str, Any]]) -> str:
-        """The assistant text for ``messages`` (from the cache when this exact request was made)."""
-        import openai
+        """The assistant text for ``messages`` (from the cache when this exact request was made).
 
+        Identical requests in flight at the same time share one call (single flight), so the
+        answer to a request never depends on timing and a re-run replays the same answers.
+        """
         body = self.request_body(messages)
-        key = DiskCache.key(body) if self.cache else None
+        key = DiskCache.key(body)
         if self.cache and (hit := self.cache.get(key)) is not None:
             self.usage.cached += 1
             return hit["text"]
+        if key in self._inflight:
+            self.usage.cached += 1
+            return await asyncio.shield(self._inflight[key])
+        fut: asyncio.Future = asyncio.get_running_loop().create_future()
+        self._inflight[key] = fut
+        try:
+            text = await self._call(body, key)
+        except BaseException as exc:
+            fut.set_exception(exc)
+            fut.exception()  # mark retrieved: waiters re-raise it themselves
+            raise
+        else:
+            fut.set_result(text)
+            return text
+        finally:
+            self._inflight.pop(key, None)
+
+    async def _call(self, body: dict[str, Any], key: str) -> str:
+        import openai
+
         client = self._ensure()
         assert self._sem is not None
         last: Exception | None = None

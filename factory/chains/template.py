@@ -33,7 +33,7 @@ EFFECTS: dict[str, tuple[tuple[str, ...], str, str]] = {
     "jpeg compression": (("JPEG compression adds blocky artefacts and ringing", "lossy compression removes fine detail and adds 8×8 blocks"), "fine texture and small text", "coarse shapes and the main objects"),
     "block exchange": (("square blocks of the picture are swapped around", "transmission errors move blocks to the wrong places"), "the continuity of objects cut by the blocks", "the content inside each intact block"),
     "mean shift": (("colours are flattened into uniform patches", "mean-shift filtering merges regions into flat colours"), "texture and subtle shading", "object outlines and the main colours"),
-    "scan lines": (("dark scan lines and torn bands run across the picture", "analogue transmission adds horizontal lines and sideways tears"), "thin horizontal detail and band edges", "most of each object between the lines"),
+    "scan lines": (("dark scan lines and torn bands run across the picture", "analogue transmission adds horizontal lines and sideways tears"), "thin horizontal detail and band edges", "objects between the lines"),
     "dark illumination": (("the scene is underexposed and the shadows are crushed", "low light darkens the whole picture"), "anything in the shadows", "bright regions and strong outlines"),
     "atmospheric turbulence": (("heat shimmer warps the picture and wobbles straight lines", "turbulence bends and slightly blurs the scene"), "straight edges and fine geometry", "objects and their rough shapes"),
     "gaussian noise": (("sensor noise speckles every pixel", "grainy noise covers the picture"), "fine texture and faint detail", "large objects and strong edges"),
@@ -102,31 +102,39 @@ def reasoning(recipe: Recipe, sample_id: str, question: str, choices: Sequence[s
     q = q[:1].lower() + q[1:] if q[:2] != q[:2].upper() else q
     main = max(recipe.steps, key=lambda s: s.intensity) if recipe.steps else None
     hides, survives = (EFFECTS[main.name][1], EFFECTS[main.name][2]) if main else ("details", "whole scene")
-    parts = [OPENERS[int(rng.integers(len(OPENERS)))].format(q=q)]
+    opener = OPENERS[int(rng.integers(len(OPENERS)))].format(q=q)
+    evidence = EVIDENCE[int(rng.integers(len(EVIDENCE)))].format(survives=survives, hides=hides, ans=ans)
+    optional = []
     if choices:
         others = [c for c in choices if c != answer_text]
-        parts.append(f"The options are {', '.join(repr(c) for c in choices)}.")
+        optional.append(f"The options are {', '.join(repr(c) for c in choices)}.")
         if others:
-            parts.append(f"The evidence rules out {', '.join(repr(c) for c in others)}.")
-    parts.append(EVIDENCE[int(rng.integers(len(EVIDENCE)))].format(survives=survives, hides=hides, ans=ans))
+            optional.append(f"The evidence rules out {', '.join(repr(c) for c in others)}.")
     pool = [p.format(ans=ans) for p in PADDING]
-    order = rng.permutation(len(pool))
-    text = " ".join(parts)
-    for i in list(order) * 20:  # cycle the pool when a long chain is needed
-        if len(text.split()) >= target * 0.95:
+    pool = [pool[i] for i in rng.permutation(len(pool))]
+    hi = target * 1.1
+
+    def n(parts: list[str]) -> int:
+        return sum(len(x.split()) for x in parts)
+
+    if n([opener, evidence]) > hi:  # short targets: compact forms
+        opener = f"The question asks {q}"
+        evidence = f"The visible evidence points to {ans}."
+    body = [opener]
+    for o in optional:
+        if n(body + [o, evidence]) <= hi:
+            body.append(o)
+    body.append(evidence)
+    # Fill with relevant sentences that fit under the upper bound (cycling the pool for long chains).
+    k = 0
+    while n(body) < target * 0.95 and k < 20 * len(pool):
+        cand = pool[k % len(pool)]
+        k += 1
+        if n(body) + len(cand.split()) <= hi:
+            body.append(cand)
+        elif all(n(body) + len(c.split()) > hi for c in pool):
             break
-        cand = pool[i]
-        if len((text + " " + cand).split()) > target * 1.1 and len(text.split()) >= target * 0.9:
-            continue
-        text = text + " " + cand
-    words = text.split()
-    if len(words) > target * 1.1:  # trim to whole sentences, keeping at least the opener
-        sentences = text.split(". ")
-        while len(sentences) > 1 and len(". ".join(sentences).split()) > target * 1.1:
-            sentences.pop()
-        text = ". ".join(sentences)
-        text = text if text.endswith(".") else text + "."
-    return text
+    return " ".join(body)
 
 
 def conclusion(recipe: Recipe, sample_id: str, answer: str, answer_text: str, choices: Sequence[str]) -> str:
