@@ -50,7 +50,7 @@ def load_factory_dataset(path_or_repo: str | Path, config: str, split: str = "tr
 
     try:
         ds = load_dataset(str(path_or_repo), config, split=split)
-    except ValueError as exc:
+    except (ValueError, FileNotFoundError, ConnectionError) as exc:
         raise ValueError(
             f"{path_or_repo}: cannot load config {config!r} split {split!r} ({exc}). "
             "Build one with `robust-r1 build` or `robust-r1 demo`, or pass a Hub repo made by `robust-r1 publish`."
