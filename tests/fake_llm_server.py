@@ -12,6 +12,7 @@ import hashlib
 import json
 import random
 import re
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -73,6 +74,12 @@ def make_server(config: ServerConfig | None = None):
 
         def log_message(self, *args):  # silence
             pass
+
+        def setup(self):
+            super().setup()
+            # Headers and body go out in separate writes: without TCP_NODELAY, Nagle's algorithm and
+            # delayed ACKs add ~40 ms to every keep-alive response.
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
         def _send(self, code: int, payload: dict, headers: dict | None = None) -> None:
             body = json.dumps(payload).encode()
@@ -139,3 +146,24 @@ def make_server(config: ServerConfig | None = None):
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     return server, f"http://127.0.0.1:{server.server_address[1]}/v1", stats
+
+
+def main() -> None:  # pragma: no cover - used by bench/chains.py
+    """Serve in this process (``python tests/fake_llm_server.py --latency 0.2``); prints the URL."""
+    import argparse
+    import sys
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--latency", type=float, default=0.0)
+    ap.add_argument("--fault-rate", type=float, default=0.0)
+    ap.add_argument("--seconds", type=float, default=600.0, help="stop by itself after this long")
+    args = ap.parse_args()
+    server, url, _ = make_server(ServerConfig(latency=args.latency, fault_rate=args.fault_rate))
+    print(url, flush=True)
+    time.sleep(args.seconds)
+    server.shutdown()
+    sys.exit(0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

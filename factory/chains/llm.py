@@ -158,12 +158,38 @@ class ChatClient:
     def __repr__(self) -> str:  # never show the key
         return f"ChatClient(model={self.model!r}, base_url={self.base_url!r}, concurrency={self.concurrency})"
 
+    def _http_client(self):
+        """An HTTP client with TCP_NODELAY and a pool sized to the concurrency, or None (SDK default).
+
+        Requests go out as two writes (headers, body); with Nagle's algorithm on, the body waits
+        for the server's delayed ACK, adding ~40 ms to every call on a local vLLM/Ollama server.
+        """
+        import importlib
+        import socket
+
+        import openai
+
+        try:
+            base = next(c for c in openai.DefaultAsyncHttpxClient.__mro__ if c.__module__.split(".")[0].startswith("httpx"))
+            httpx_mod = importlib.import_module(base.__module__.split(".")[0])
+            limits = httpx_mod.Limits(max_connections=max(100, 2 * self.concurrency), max_keepalive_connections=max(20, self.concurrency))
+            transport = httpx_mod.AsyncHTTPTransport(
+                limits=limits, socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
+            )
+            return openai.DefaultAsyncHttpxClient(transport=transport, timeout=self.timeout)
+        except (StopIteration, AttributeError, TypeError, ImportError):  # an SDK without these hooks
+            return None
+
     def _ensure(self):
         if self._client is None:
             import openai
 
             self._client = openai.AsyncOpenAI(
-                api_key=self._key, base_url=self.base_url, max_retries=0, timeout=self.timeout
+                api_key=self._key,
+                base_url=self.base_url,
+                max_retries=0,
+                timeout=self.timeout,
+                http_client=self._http_client(),
             )
             self._sem = asyncio.Semaphore(self.concurrency)
         return self._client
@@ -229,6 +255,7 @@ class ChatClient:
 
     async def _call(self, body: dict[str, Any], key: str) -> str:
         import openai
+        from openai.types.chat import ChatCompletion
 
         client = self._ensure()
         assert self._sem is not None
@@ -237,7 +264,10 @@ class ChatClient:
             async with self._sem:
                 self.usage.requests += 1
                 try:
-                    resp = await client.chat.completions.create(**body)
+                    # The SDK's documented low-level call: same auth, errors and response type as
+                    # chat.completions.create, without its per-call walk over the messages
+                    # (about 2 ms of CPU per request, the bottleneck at high concurrency).
+                    resp = await client.post("/chat/completions", body=body, cast_to=ChatCompletion)
                 except (openai.RateLimitError, openai.APITimeoutError, openai.APIConnectionError, openai.InternalServerError) as exc:
                     last = exc
                 except openai.APIStatusError as exc:
