@@ -8,13 +8,17 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_WORKERS ?= 2
+# Pinned so pip takes the local wheel instead of pulling GBs of CUDA packages; a CUDA build that
+# also runs on the CPU. The train extra's bounds keep unsloth 2026.10.x installable next to it.
+TORCH  ?= torch==2.14.1 torchvision==0.29.1
 
 .PHONY: demo test install bench clean
 
 $(STAMP): pyproject.toml Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet $(TORCH)
+	$(BIN)/python -m pip install --quiet -e ".[train,dev]"
 	@touch $(STAMP)
 
 install: $(STAMP)
