@@ -183,7 +183,7 @@ def demo(
     workers: int = typer.Option(min(2, os.cpu_count() or 1), "--workers", min=1),
 ) -> None:
     """The main job on the embedded default: build the demo dataset (bundled photos + QA,
-    template chains) with its report, card and a gallery of every degradation."""
+    template chains) with its report and card, plus a gallery of every degradation."""
     from factory import degrade as dg
     from factory.build import demo as run_demo
     from factory.degrade.gallery import gallery as make_gallery
@@ -195,134 +195,20 @@ def demo(
     dg.save_image(grid, out / "gallery.png")
     for line in summary.lines():
         typer.echo(line)
-    typer.echo(f"card: {out / 'README.md'}")
-    typer.echo(f"plots: {out / 'report'} (and every degradation in {out / 'gallery.png'})")
-    typer.echo(f"publish it with: robust-r1 publish {out} --repo-id USER/NAME")
-
-
-@app.command()
-def build(
-    out: Path = typer.Option(..., "--out", help="Output folder (a Hub dataset repo layout)."),
-    source: str = typer.Option("demo", "--source", help="demo, aokvqa, a local parquet/jsonl file or folder, or a Hub repo id."),
-    split: Optional[List[str]] = typer.Option(None, "--split", help="train and/or validation (default both)."),
-    limit: Optional[int] = typer.Option(None, "--limit", min=0, help="At most N samples per split."),
-    columns: Optional[str] = typer.Option(None, "--columns", help="Column mapping TARGET=SOURCE,... (image, question, choices, answer, answer_text, id, direct_answers)."),
-    backend: str = typer.Option("template", "--backend", help="Chain writer: template or openai."),
-    base_url: Optional[str] = typer.Option(None, "--base-url"),
-    model: Optional[str] = typer.Option(None, "--model"),
-    concurrency: int = typer.Option(8, "--concurrency", min=1),
-    cache: Optional[Path] = typer.Option(None, "--cache", help="LLM response cache (default OUT/.build/llm-cache)."),
-    prompts_dir: Optional[Path] = typer.Option(None, "--prompts"),
-    no_vision: bool = typer.Option(False, "--no-vision"),
-    seed: int = typer.Option(0, "--seed", min=0),
-    workers: int = typer.Option(1, "--workers", min=1),
-    sft_fraction: float = typer.Option(0.25, "--sft-fraction"),
-    keep_clean: bool = typer.Option(False, "--keep-clean", help="Also store the clean image."),
-    image_format: str = typer.Option("png", "--image-format", help="png (lossless), jpeg or webp (lossless)."),
-    chunk_size: int = typer.Option(256, "--chunk-size", min=1, help="Samples per resumable chunk (and shard)."),
-) -> None:
-    """Build the dataset: source → recipe → degrade → chain → parquet shards, resumable."""
-    from factory.build import BuildConfig
-    from factory.build import build as run_build
-    from factory.chains.writer import ChainConfig
-    from factory.sources import parse_columns
-
-    from factory import degrade as dg
-
-    dg.tune_allocator()
-    try:
-        cfg = BuildConfig(
-            source=source,
-            out=str(out),
-            splits=tuple(split or ("train", "validation")),
-            limit=limit,
-            seed=seed,
-            workers=workers,
-            sft_fraction=sft_fraction,
-            keep_clean=keep_clean,
-            image_format=image_format,
-            chunk_size=chunk_size,
-            columns=parse_columns(columns) or None,
-            chain=ChainConfig(
-                backend=backend, model=model, base_url=base_url, concurrency=concurrency,
-                cache_dir=str(cache or out / ".build" / "llm-cache") if backend != "template" else None,
-                prompts_dir=str(prompts_dir) if prompts_dir else None, vision=not no_vision, seed=seed,
-            ),
-            command="robust-r1 " + " ".join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith("robust-r1") else None,
-        )
-        summary = run_build(cfg)
-    except ValueError as exc:
-        raise _fail(str(exc)) from None
-    for line in summary.lines():
-        typer.echo(line)
-    typer.echo(f"publish it with: robust-r1 publish {out} --repo-id USER/NAME")
-
-
-@app.command()
-def report(dataset: Path = typer.Argument(..., help="A dataset folder made by `robust-r1 build`.")) -> None:
-    """Statistics and plots (report/*.png, summary.md, stats.json); refreshes the card."""
-    from factory.publish import write_card
-    from factory.report import make_report
-
-    try:
-        stats = make_report(dataset)
-        if (dataset / "build.json").exists():
-            write_card(dataset)
-    except ValueError as exc:
-        raise _fail(str(exc)) from None
-    typer.echo((dataset / "report" / "summary.md").read_text())
-    typer.echo(f"plots in {dataset / 'report'}; Spearman rho(length, intensity) = {stats['spearman_length_vs_intensity']:.3f}")
-
-
-@app.command()
-def publish(
-    dataset: Path = typer.Argument(..., help="A dataset folder made by `robust-r1 build`."),
-    repo_id: str = typer.Option(..., "--repo-id", help="USER/NAME on the Hugging Face Hub."),
-    private: bool = typer.Option(False, "--private"),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Validate and list what would be uploaded."),
-) -> None:
-    """Validate the folder and upload it to the Hub (token: HF_TOKEN or the saved login)."""
-    from factory.publish import publish as run_publish
-    from factory.publish import write_card
-
-    try:
-        write_card(dataset, repo_id=repo_id)
-        res = run_publish(dataset, repo_id, private=private, dry_run=dry_run)
-    except (ValueError, RuntimeError) as exc:
-        raise _fail(str(exc)) from None
-    total = sum(s for _, s in res.files)
-    if dry_run:
-        for path, size in res.files:
-            typer.echo(f"{size:>12,d}  {path}")
-        typer.echo(f"dry run: {len(res.files)} files, {total / 1e6:.1f} MB would go to datasets/{repo_id}")
-        return
-    typer.echo(f"uploaded {len(res.files)} files ({total / 1e6:.1f} MB) to {res.url}")
-
-
-@app.command()
-def export(
-    dataset: Path = typer.Argument(..., help="A dataset folder made by `robust-r1 build`."),
-    out: Path = typer.Argument(..., help="Output folder."),
-    fmt: str = typer.Option("reference", "--format", help="reference: the Robust-R1 reference repo's jsonl + image folders."),
-    config: str = typer.Option("rl", "--config", help="Which config becomes train.jsonl (sft or rl)."),
-) -> None:
-    """Export to the reference repo's layout (train.jsonl/test.jsonl + train_images/test_images)."""
-    from factory.publish import export_reference
-
-    if fmt != "reference":
-        raise _fail(f"--format {fmt!r}: only 'reference' is supported.")
-    try:
-        counts = export_reference(dataset, out, config=config)
-    except ValueError as exc:
-        raise _fail(str(exc)) from None
-    typer.echo(f"wrote {counts['train']} train and {counts['test']} test samples to {out}")
+    typer.echo(f"gallery of every degradation at 0 / 0.23 / 0.45 / 0.9: {out / 'gallery.png'}")
 
 
 def _register_subcommands() -> None:
+    from factory.build_cli import register as register_build
     from factory.chains.cli import register as register_chains
+    from factory.publish import register as register_publish
+    from factory.report import register as register_report
     from trainers.cli import register as register_trainers
 
+    register_build(app)
     register_chains(app)
+    register_publish(app)
+    register_report(app)
     register_trainers(app)
 
 

@@ -1,197 +1,347 @@
-"""The chain writer: template backend, OpenAI-compatible backend against a local server, CLI."""
+"""The chain writer's offline parts: prompts, length target, validation, template backend, Python API."""
 
 from __future__ import annotations
 
-import json
-import os
+import asyncio
+import re
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from factory import degrade
+from factory.chains import template as tpl
 from factory.chains.format import parse_chain
-from factory.chains.prompting import build_prompt, format_question, render_prompt, target_words
-from factory.chains.writer import ChainConfig, ChainRequest, write_chains
-from factory.cli import app
-from factory.photos import photo
-from fake_llm_server import ServerConfig, make_server
+from factory.chains.prompting import STEP_TEMPLATES, build_prompt, format_question, reload_prompts, render_prompt, target_words
+from factory.chains.validate import check_conclusion, check_length, check_text, clean_reply, length_bounds
+from factory.chains.writer import (
+    BatchReport,
+    ChainConfig,
+    ChainRequest,
+    ChainResult,
+    awrite_chains,
+    request_from_image,
+    resolve_answer,
+    write_chains,
+)
+from factory.degrade.recipes import Recipe, make_step
 
-SECRET = "sk-test-DO-NOT-LEAK-0123456789abcdef"
-
-
-def _requests(n: int, seed: int = 0) -> list[ChainRequest]:
-    img = np.zeros((16, 16, 3), np.uint8)
-    out = []
-    for i in range(n):
-        r = degrade.sample_recipe("train", seed, f"q{i}")
-        out.append(ChainRequest(f"q{i}", f"What animal is shown in photo {i}?", ["a dog", "a cat", "a bird"], "1", "a cat", r, img, img))
-    return out
-
-
-@pytest.fixture()
-def server():
-    servers = []
-
-    def start(**kw):
-        srv, url, stats = make_server(ServerConfig(**kw))
-        servers.append(srv)
-        return url, stats
-
-    yield start
-    for s in servers:
-        s.shutdown()
-        s.server_close()
+CHOICES = ["a dog", "a cat", "a bird", "a horse"]
 
 
-def _llm_config(url: str, tmp_path, **kw) -> ChainConfig:
-    base = dict(backend="openai", model="fake-model", base_url=url, cache_dir=str(tmp_path / "cache"), concurrency=16,
-                backoff_base=0.005, backoff_max=0.02, timeout=3.0, api_key=SECRET)
-    base.update(kw)
-    return ChainConfig(**base)
+def _req(i: int, *, seed: int = 0, choices=CHOICES, answer="1", answer_text="a cat", question=None, recipe=None) -> ChainRequest:
+    r = recipe if recipe is not None else degrade.sample_recipe("train", seed, f"q{i}")
+    return ChainRequest(f"q{i}", question or f"What animal is shown in photo {i}?", list(choices), answer, answer_text, r)
 
 
-# ---------------------------------------------------------------- prompts and length
+def _recipe(*pairs: tuple[str, float]) -> Recipe:
+    return Recipe(tuple(make_step(n, s, k) for k, (n, s) in enumerate(pairs)), "train", 0, "t")
 
 
-def test_target_words_grows_with_intensity_and_is_clamped():
-    assert target_words(0) == 25 and target_words(1.0) == 55 and target_words(2.03) == 86 and target_words(9) == 200
+# ---------------------------------------------------------------- length target
+
+
+def test_target_words_formula_clamps_and_grows():
+    assert target_words(0) == 25 and target_words(1.0) == 55 and target_words(2.03) == 86
+    assert target_words(5.8) == 199 and target_words(9) == 200 and target_words(float("inf")) == 200
     assert target_words(1.0, base=10, per_unit=10, lo=5, hi=50) == 20
-    with pytest.raises(ValueError):
-        target_words(float("nan"))
+    assert target_words(0.1, base=10, per_unit=10, lo=15, hi=50) == 15
+    values = [target_words(t / 10) for t in range(0, 80)]
+    assert values == sorted(values)
+    for bad in (float("nan"), -0.1):
+        with pytest.raises(ValueError, match="non-negative"):
+            target_words(bad)
+    cfg = ChainConfig(length_base=40, length_per_unit=10, length_min=30, length_max=60)
+    assert (cfg.target(0), cfg.target(1), cfg.target(10)) == (40, 50, 60)
+
+
+def test_length_bounds_are_inclusive_integers():
+    assert length_bounds(100, 0.25) == (75, 125)
+    assert length_bounds(25, 0.25) == (19, 31)
+    assert check_length(" ".join(["w"] * 75), 100, 0.25) is None
+    assert check_length(" ".join(["w"] * 125), 100, 0.25) is None
+    assert "74 words" in check_length(" ".join(["w"] * 74), 100, 0.25)
+    assert "126 words" in check_length(" ".join(["w"] * 126), 100, 0.25)
+
+
+# ---------------------------------------------------------------- prompts
 
 
 def test_question_and_prompt():
-    assert format_question("What is it?", ["a", "b"]) == "What is it? 0. a 1. b"
+    assert format_question("What  is\nit?", ["a", " b  c "]) == "What is it? 0. a 1. b c"
+    assert format_question("What is it?", []) == "What is it?"
     p = build_prompt("What is it?", ["a", "b"])
-    assert p.startswith("What is it? 0. a 1. b") and "<TYPE>" in p and "<ANSWER>" in p and "number of the correct option" in p
+    assert p.startswith("What is it? 0. a 1. b")
+    assert "number of the correct option" in p
+    positions = [p.index(t) for t in ("<TYPE>", "<INFLUENCE>", "<REASONING>", "<CONCLUSION>", "<ANSWER>")]
+    assert positions == sorted(positions)
     assert "number of the correct option" not in build_prompt("What is it?", [])
 
 
-def test_prompts_are_strict_and_overridable(tmp_path):
+def test_bundled_step_templates_render_with_the_writers_context():
+    ctx = dict(
+        question="Q? 0. a 1. b", choices=["a", "b"], answer="1", answer_text="b", total_intensity=1.2, target_words=61,
+        degradations=[{"name": "lens blur", "stage": "acquisition", "intensity": 0.5, "description": "d"}],
+        degradation_list="lens blur (0.50)", influence="inf", reasoning="reas", min_words=50, max_words=70, longer=True, vision=True,
+    )
+    for name in STEP_TEMPLATES:
+        out = render_prompt(name, **ctx)
+        assert out and "{{" not in out and "{%" not in out
+    assert "lens blur (0.50)" in render_prompt("influence", **ctx)
+    assert "about 61 words" in render_prompt("length_scaling", **ctx)
+    assert "clean photo" in render_prompt("influence", **ctx)
+    assert "No images are attached" in render_prompt("influence", **{**ctx, "vision": False})
+
+
+def test_prompts_are_strict_sandboxed_and_overridable(tmp_path):
     with pytest.raises(ValueError, match="'question' is undefined"):
-        render_prompt("conclusion", reasoning="r", answer_text="a")
+        render_prompt("conclusion", reasoning="r", answer_text="a", choices=[])
     (tmp_path / "instruction.j2").write_text("CUSTOM {{ question }}")
     assert build_prompt("Q?", [], prompts_dir=tmp_path) == "CUSTOM Q?"
-    assert "Correct answer: x" in render_prompt("conclusion", tmp_path, question="q", reasoning="r", answer_text="x")
+    # Templates missing from the user's folder fall back to the bundled ones.
+    assert "Correct answer: x" in render_prompt("conclusion", tmp_path, question="q", reasoning="r", answer_text="x", choices=[])
     with pytest.raises(ValueError, match="no such folder"):
         build_prompt("Q?", [], prompts_dir=tmp_path / "missing")
+    (tmp_path / "evil.j2").write_text("{{ ''.__class__.__mro__[1].__subclasses__() }}")
+    with pytest.raises(ValueError, match="sandbox"):
+        render_prompt("evil", tmp_path)
+    (tmp_path / "broken.j2").write_text("{% if %}")
+    with pytest.raises(ValueError, match="broken.j2, line 1"):
+        render_prompt("broken", tmp_path)
+    with pytest.raises(ValueError, match="not found"):
+        render_prompt("nope", tmp_path)
+
+
+def test_edited_templates_are_picked_up_after_reload(tmp_path):
+    (tmp_path / "instruction.j2").write_text("ONE {{ question }}")
+    assert build_prompt("Q", [], prompts_dir=tmp_path) == "ONE Q"
+    (tmp_path / "instruction.j2").write_text("TWO {{ question }}")
+    reload_prompts()
+    assert build_prompt("Q", [], prompts_dir=tmp_path) == "TWO Q"
+    # write_chains reloads at the start of a batch.
+    (tmp_path / "instruction.j2").write_text("THREE {{ question }}")
+    (res,) = write_chains([_req(0)], ChainConfig(prompts_dir=str(tmp_path)))
+    assert res.prompt.startswith("THREE What animal")
+
+
+# ---------------------------------------------------------------- validation
+
+
+def test_check_text():
+    assert check_text("influence", "Blur hides the text.") is None
+    assert check_text("influence", "  ") == "influence: empty"
+    assert check_text("influence", None) == "influence: empty"
+    assert "chain tags" in check_text("reasoning", "x <REASONING_END> y")
+    assert "chain tags" in check_text("reasoning", "x </answer> y")
+    assert "chain tags" in check_text("reasoning", "x <STEP_1> y")
+    for refusal in ("I'm sorry, but I can't help with that.", "As an AI language model, I cannot see images.",
+                    "I am unable to view the image.", "I cannot determine the answer from this picture.",
+                    "Unfortunately no image was provided."):
+        assert check_text("reasoning", refusal) == "reasoning: refusal boilerplate", refusal
+    for fine in ("The small text cannot be read, but the shape is clear.", "The blur makes the sign unable to be read.",
+                 "Sorry-looking faces are visible in the crowd."):
+        assert check_text("reasoning", fine) is None, fine
+    assert check_text("reasoning", "... !!!") == "reasoning: no words"
+
+
+def test_check_conclusion():
+    assert check_conclusion("So the animal is a cat.", "a cat", "1", CHOICES) is None
+    assert check_conclusion("So the animal is A CAT!", "a cat", "1", CHOICES) is None
+    assert check_conclusion("The answer is option 1.", "a cat", "1", CHOICES) is None
+    assert "does not state the answer" in check_conclusion("So the animal is a dog.", "a cat", "1", CHOICES)
+    assert "names option 0" in check_conclusion("It is a cat, option 0.", "a cat", "1", CHOICES)
+    assert "does not state" in check_conclusion("Concatenate.", "cat", "1", ["dog", "cat"])  # whole words only
+    # A longer option that contains the answer does not count as stating it.
+    assert "does not state" in check_conclusion("The flag is red and white.", "red", "0", ["red", "red and white"])
+    assert check_conclusion("The flag is red.", "red", "0", ["red", "red and white"]) is None
+    # Small numbers as digits or words.
+    assert check_conclusion("There are two dogs.", "2", "2", []) is None
+    assert check_conclusion("There are 3 dogs.", "three", "three", []) is None
+    assert "refusal" in check_conclusion("I'm sorry, I can't answer.", "a cat", "1", CHOICES)
+
+
+def test_clean_reply():
+    assert clean_reply("<think>hmm <ANSWER>x</ANSWER></think>\n The blur hides text.") == "The blur hides text."
+    assert clean_reply("lots of thoughts</think>The blur hides text.") == "The blur hides text."
+    assert clean_reply("Reasoning: The cat is visible.") == "The cat is visible."
+    assert clean_reply("**Conclusion:** So it is a cat.") == "So it is a cat."
+    assert clean_reply('"The cat is visible."') == "The cat is visible."
+    assert clean_reply("“The cat is visible.”") == "The cat is visible."
+    assert clean_reply('He said "hi" and "bye"') == 'He said "hi" and "bye"'
+    assert clean_reply("Line one.\n\nLine   two.") == "Line one. Line two."
+    assert clean_reply("Reasoning-wise this is fine.") == "Reasoning-wise this is fine."
+    assert clean_reply(None) == "" and clean_reply("") == ""
 
 
 # ---------------------------------------------------------------- template backend
 
 
-def test_template_chains_are_valid_deterministic_and_scaled():
-    reqs = _requests(60)
-    a = write_chains(reqs, ChainConfig()).results
-    b = write_chains(reqs, ChainConfig()).results
+def test_template_chains_are_valid_deterministic_and_varied():
+    reqs = [_req(i) for i in range(80)]
+    a = write_chains(reqs, ChainConfig())
+    b = write_chains(reqs, ChainConfig())
     assert [r.solution for r in a] == [r.solution for r in b]
     for req, res in zip(reqs, a):
         assert res.ok, res.reason
         p = parse_chain(res.solution)
-        assert p.is_complete and p.answer == "1" and res.backend == "template"
+        assert p.is_complete and p.answer == "1" and res.answer == "1" and res.backend == "template"
         assert [(t.name, t.intensity) for t in p.type_pairs] == req.recipe.type_pairs()
-        assert abs(len(p.reasoning.split()) - res.target_words) <= 0.25 * res.target_words
+        assert (res.type, res.influence, res.reasoning, res.conclusion) == (p.type, p.influence, p.reasoning, p.conclusion)
         assert res.target_words == target_words(req.recipe.total_intensity)
-        assert "a cat" in p.conclusion
+        lo, hi = length_bounds(res.target_words, 0.25)
+        assert lo <= len(res.reasoning.split()) <= hi
+        assert '"a cat"' in res.conclusion and "option 1" in res.conclusion
+        assert res.question == format_question(req.question, req.choices)
+        assert res.prompt == build_prompt(req.question, req.choices)
         for step in req.recipe.steps:
-            assert step.name in p.influence
-    assert len({r.influence for r in a}) > 50  # wording varies between samples
+            assert step.name in res.influence
+        sentences = re.split(r"(?<=[.!?\"])\s+(?=[A-Z\"])", res.reasoning)
+        assert len(sentences) == len(set(sentences)), "a sentence is repeated"
+    assert len({r.influence for r in a}) == len(a)  # wording varies between samples
+    assert len({r.reasoning.split(".")[0] for r in a}) >= 3
+
+
+def test_template_wording_depends_on_the_op_and_its_intensity_band():
+    for name in degrade.names():
+        texts = {}
+        for s in (0.1, 0.5, 0.95):
+            text = tpl.influence(_recipe((name, s)), "same-id")
+            band = tpl.band(s)
+            assert any(e in text.lower() for e in tpl.OPS[name].effect[band]), (name, s, text)
+            assert f"{s:.2f}" in text and name in text
+            texts[band] = text
+        assert len(set(texts.values())) == 3
+    assert (tpl.band(0.23), tpl.band(0.45), tpl.band(0.9)) == ("low", "medium", "high")
 
 
 def test_template_length_follows_the_damage():
-    reqs = _requests(200)
-    res = write_chains(reqs, ChainConfig()).results
+    reqs = [_req(i) for i in range(300)]
+    res = write_chains(reqs, ChainConfig())
     ti = np.array([r.recipe.total_intensity for r in reqs])
-    lens = np.array([len(parse_chain(x.solution).reasoning.split()) for x in res])
-    assert np.corrcoef(ti, lens)[0, 1] > 0.9
+    lens = np.array([len(x.reasoning.split()) for x in res])
+    assert np.corrcoef(ti, lens)[0, 1] > 0.95
+    rel = np.abs(lens - np.array([x.target_words for x in res])) / np.array([x.target_words for x in res])
+    assert rel.max() <= 0.25 and np.median(rel) < 0.1
 
 
-# ---------------------------------------------------------------- openai backend
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    sid=st.text(min_size=1, max_size=20),
+    seed=st.integers(0, 10**6),
+    n_choices=st.integers(0, 6),
+    answer_idx=st.integers(0, 5),
+    base=st.integers(10, 80),
+    per_unit=st.integers(0, 60),
+    hi=st.integers(60, 300),
+    question=st.text(alphabet=st.characters(blacklist_characters="<>", blacklist_categories=("Cs", "Cc")), min_size=1, max_size=150).filter(str.strip),
+)
+def test_template_hits_any_target_within_tolerance(sid, seed, n_choices, answer_idx, base, per_unit, hi, question):
+    choices = [f"option text {k}" for k in range(n_choices)]
+    if choices:
+        answer, answer_text = str(answer_idx % n_choices), choices[answer_idx % n_choices]
+    else:
+        answer = answer_text = "forty two"
+    recipe = degrade.sample_recipe("train", seed, sid)
+    req = ChainRequest(sid, question, choices, answer, answer_text, recipe)
+    cfg = ChainConfig(length_base=base, length_per_unit=per_unit, length_min=20, length_max=hi)
+    (res,) = write_chains([req], cfg)
+    assert res.ok, res.reason
+    lo, up = length_bounds(res.target_words, cfg.length_tolerance)
+    assert lo <= len(res.reasoning.split()) <= up
+    assert parse_chain(res.solution).is_complete
 
 
-def test_openai_backend_with_faults_then_zero_requests_on_rerun(server, tmp_path, caplog):
-    url, stats = server(fault_rate=0.2, seed=3, slow_seconds=0.05, retry_after=0.01)
-    reqs = _requests(200)
-    cfg = _llm_config(url, tmp_path)
-    rep = write_chains(reqs, cfg)
-    assert len(rep.results) == 200
-    assert all(r.ok or r.reason for r in rep.results)
-    assert sum(r.ok for r in rep.results) >= 190
-    for r in rep.results:
-        if r.ok:
-            p = parse_chain(r.solution)
-            assert p.is_complete and r.backend == "openai:fake-model"
-            assert abs(len(p.reasoning.split()) - r.target_words) <= 0.25 * r.target_words
-    assert {"429", "500", "drop", "tags", "empty"} <= set(stats.by_outcome)
-    assert rep.usage["retries"] > 0 and rep.usage["prompt_tokens"] > 0
-    before = stats.requests
-    again = write_chains(reqs, cfg)
-    assert stats.requests == before, "a re-run must be served from the cache"
-    assert [r.solution for r in again.results] == [r.solution for r in rep.results]
-    # the key is sent to the server, and nowhere else
-    assert stats.auth_headers and all(h == f"Bearer {SECRET}" for h in stats.auth_headers)
-    for p in (tmp_path / "cache").rglob("*"):
-        if p.is_file():
-            assert SECRET not in p.read_text()
-    assert SECRET not in caplog.text
-    assert SECRET not in json.dumps([r.fields() for r in rep.results]) + json.dumps(rep.usage)
+def test_open_question_and_undamaged_image():
+    clean = Recipe((), "train", 0, "clean")
+    req = ChainRequest("open", "What colour is the bus?", [], "red", "red", clean)
+    (res,) = write_chains([req], ChainConfig())
+    assert res.ok, res.reason
+    p = parse_chain(res.solution)
+    assert p.type == "none" and p.type_pairs == [] and p.answer == "red"
+    assert res.target_words == 25 and "option" not in res.conclusion and '"red"' in res.conclusion
 
 
-def test_persistent_failures_are_recorded_not_raised(server, tmp_path):
-    url, _ = server(fault_rate=1.0, faults=("500",))
-    rep = write_chains(_requests(3), _llm_config(url, tmp_path, max_retries=2))
-    assert [r.ok for r in rep.results] == [False] * 3
-    assert all("gave up after 3 attempts" in r.reason for r in rep.results)
+def test_answers_with_quotes_and_unicode():
+    req = _req(0, choices=["l'été", 'the "big" one'], answer="1", answer_text='the "big" one')
+    (res,) = write_chains([req], ChainConfig())
+    assert res.ok, res.reason
+    assert "big" in res.conclusion and parse_chain(res.solution).is_complete
 
 
-def test_polluted_text_is_regenerated_then_failed(server, tmp_path):
-    url, stats = server(fault_rate=1.0, faults=("tags",))
-    rep = write_chains(_requests(2), _llm_config(url, tmp_path, max_regenerations=1))
-    assert all(not r.ok and "chain tags" in r.reason for r in rep.results)
-    assert stats.requests == 2 * 2  # first try + one regeneration for the influence step
+def test_template_is_fast_enough_for_a_whole_dataset():
+    reqs = [_req(i) for i in range(500)]
+    rep = write_chains(reqs, ChainConfig())
+    assert len(rep.ok) == 500  # speed itself is measured by bench/chains.py, not asserted here
 
 
-def test_missing_key_is_a_clear_error(monkeypatch):
-    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    with pytest.raises(ValueError, match="OPENAI_API_KEY"):
-        write_chains(_requests(1), ChainConfig(backend="openai", model="gpt-4o"))
+# ---------------------------------------------------------------- batch API
+
+
+def test_bad_samples_are_recorded_and_the_batch_goes_on():
+    reqs = [
+        _req(0),
+        _req(1, answer="7"),  # option index out of range
+        _req(2, question="   "),
+        _req(3, answer="1", answer_text=""),
+        _req(4, answer="cat"),  # not an index for multiple choice
+        _req(5),
+    ]
+    seen: list[ChainResult] = []
+    rep = write_chains(reqs, ChainConfig(), progress=seen.append)
+    assert [r.ok for r in rep] == [True, False, False, False, False, True]
+    assert [r.sample_id for r in seen] == [r.sample_id for r in reqs]
+    assert "not an option index" in rep[1].reason and "question: empty" in rep[2].reason
+    assert "answer: empty" in rep[3].reason and "not an option index" in rep[4].reason
+    assert all(r.solution == "" for r in rep.failed)
+    assert len(rep.failed) == 4 and len(rep.ok) == 2
+
+
+def test_report_is_a_list_with_results_and_usage():
+    rep = write_chains([_req(0), _req(1)])
+    assert isinstance(rep, BatchReport) and isinstance(rep, list) and len(rep) == 2
+    assert rep.results == list(rep) and rep.usage == {} and rep.cost_usd is None
+    assert isinstance(rep[0], ChainResult)
+    assert set(rep[0].fields()) >= {"type", "influence", "reasoning", "conclusion", "answer", "solution", "target_words", "backend"}
+
+
+def test_async_api_and_sync_api_inside_a_running_loop():
+    reqs = [_req(i) for i in range(5)]
+    sync = write_chains(reqs)
+
+    async def main():
+        a = await awrite_chains(reqs)
+        b = write_chains(reqs)  # from inside a running loop (Jupyter): runs in a worker thread
+        return a, b
+
+    a, b = asyncio.run(main())
+    assert [r.solution for r in a] == [r.solution for r in b] == [r.solution for r in sync]
+
+
+def test_config_validation_fingerprint_and_secret_hiding():
     with pytest.raises(ValueError, match="backend"):
-        write_chains(_requests(1), ChainConfig(backend="claude"))
+        write_chains([_req(0)], ChainConfig(backend="claude"))
+    with pytest.raises(ValueError, match="tolerance"):
+        write_chains([_req(0)], ChainConfig(length_tolerance=0))
+    cfg = ChainConfig(backend="openai", model="m", api_key="sk-secret-value", cache_dir="/tmp/x", concurrency=3)
+    assert "sk-secret-value" not in repr(cfg)
+    fp = cfg.fingerprint()
+    assert "api_key" not in fp and "cache_dir" not in fp and "concurrency" not in fp
+    assert fp["model"] == "m" and fp["length_base"] == 25
+    assert ChainConfig().backend_label == "template" and cfg.backend_label == "openai:m"
 
 
-# ---------------------------------------------------------------- CLI
-
-
-@pytest.fixture()
-def cat_png(tmp_path):
-    p = tmp_path / "cat.png"
-    degrade.save_image(degrade.to_rgb_uint8(photo("chelsea"))[::4, ::4], p)
-    return p
-
-
-def test_chain_cli_json(cat_png):
-    res = CliRunner().invoke(app, ["chain", str(cat_png), "--question", "What animal?", "--choices", "a dog,a cat", "--answer", "1", "--seed", "2", "--json"])
-    assert res.exit_code == 0, res.output
-    obj = json.loads(res.output)
-    assert {"degradations", "type", "influence", "reasoning", "conclusion", "answer", "solution"} <= set(obj)
-    assert obj["answer"] == "1" and parse_chain(obj["solution"]).is_complete
-    assert [d["name"] for d in obj["degradations"]] == [t.name for t in parse_chain(obj["solution"]).type_pairs]
-
-
-def test_chain_cli_openai_uses_env_key_and_cache(cat_png, server, tmp_path, monkeypatch):
-    url, stats = server()
-    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
-    args = ["chain", str(cat_png), "--question", "What animal?", "--answer", "cat", "--backend", "openai",
-            "--base-url", url, "--model", "fake", "--cache", str(tmp_path / "c")]
-    first = CliRunner().invoke(app, args)
-    assert first.exit_code == 0, first.output
-    assert "<ANSWER>cat<ANSWER_END>" in first.output and SECRET not in first.output
-    n = stats.requests
-    second = CliRunner().invoke(app, args)
-    assert second.exit_code == 0 and stats.requests == n
-
-
-def test_chain_cli_bad_answer(cat_png):
-    res = CliRunner().invoke(app, ["chain", str(cat_png), "--question", "Q", "--choices", "a,b", "--answer", "7"])
-    assert res.exit_code == 2 and "out of range" in res.output
+def test_resolve_answer_and_request_from_image():
+    assert resolve_answer("2", CHOICES) == ("2", "a bird")
+    assert resolve_answer("a Horse", CHOICES) == ("3", "a horse")
+    assert resolve_answer("B", CHOICES) == ("1", "a cat")
+    assert resolve_answer("forty two", []) == ("forty two", "forty two")
+    for bad in ("9", "zebra", ""):
+        with pytest.raises(ValueError, match="--answer"):
+            resolve_answer(bad, CHOICES if bad else [])
+    img = (np.arange(24 * 32 * 3) % 251).astype(np.uint8).reshape(24, 32, 3)
+    req = request_from_image(img, question="What?", answer="1", choices=["x", "y"], seed=3, sample_id="s")
+    assert req.recipe.type_pairs() == degrade.sample_recipe("train", 3, "s").type_pairs()
+    assert req.degraded_image.shape == img.shape and req.degraded_image.dtype == np.uint8
+    assert (req.answer, req.answer_text) == ("1", "y")
+    assert np.array_equal(req.clean_image, img)

@@ -1,45 +1,117 @@
-"""CLI commands of the chain writer (registered on the main app by factory.cli)."""
+"""CLI commands of the chain writer (registered on the main app by factory.cli).
+
+Only typer is imported at module level: numpy, the degradation engine and ``openai`` load when
+the command runs, so ``robust-r1 --help`` stays fast.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
+import os
 from pathlib import Path
-from typing import List, Optional
+from typing import Any, List, Optional
 
 import typer
+from typer.core import TyperCommand
+
+log = logging.getLogger("robust_r1.chains")
+
+
+def _spread_choices(args: list[str]) -> list[str]:
+    """``--choices A B C D`` → ``--choices A --choices B --choices C --choices D``.
+
+    Values after ``--choices`` are taken until the next option (a token starting with ``-``,
+    except a bare ``-`` or a negative number); ``--choices=X`` stays one value.
+    """
+    out: list[str] = []
+    i = 0
+    while i < len(args):
+        tok = args[i]
+        if tok == "--":
+            out += args[i:]
+            break
+        if tok == "--choices":
+            i += 1
+            taken = 0
+            while i < len(args) and (not args[i].startswith("-") or args[i] == "-" or _is_number(args[i])):
+                out += ["--choices", args[i]]
+                i += 1
+                taken += 1
+            if taken == 0:
+                out.append(tok)  # let the parser report the missing value
+            continue
+        out.append(tok)
+        i += 1
+    return out
+
+
+def _is_number(tok: str) -> bool:
+    try:
+        float(tok)
+    except ValueError:
+        return False
+    return True
+
+
+class _ChainCommand(TyperCommand):
+    """Accepts ``--choices A B C D`` (space-separated) besides repeated or comma-separated forms."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        args = _spread_choices(list(args))
+        # IMAGE written after the choices was eaten as the last choice: give it back.
+        positional = [a for j, a in enumerate(args) if not a.startswith("-") and (j == 0 or args[j - 1] not in _VALUE_OPTIONS)]
+        if not positional and len(args) >= 2 and args[-2] == "--choices" and os.path.isfile(args[-1]):
+            args = args[:-2] + [args[-1]]
+        return super().parse_args(ctx, args)
+
+
+_VALUE_OPTIONS = {"-q", "-a", "--question", "--answer", "--choices", "--seed", "--backend", "--base-url", "--model", "--cache", "--prompts", "--concurrency"}
+
+
+def _choices(values: Optional[List[str]]) -> list[str]:
+    vals = [v for v in (values or []) if v.strip()]
+    if len(vals) == 1 and "," in vals[0]:  # --choices "a dog,a cat,a bird"
+        vals = [c for c in vals[0].split(",")]
+    return [" ".join(c.split()) for c in vals if c.strip()]
 
 
 def chain(
-    image: Path = typer.Argument(..., help="An image file."),
-    question: str = typer.Option(..., "--question", help="The question about the image."),
-    answer: str = typer.Option(..., "--answer", help="Ground truth: option index (or option text) for multiple choice, else the answer."),
-    choices: Optional[List[str]] = typer.Option(None, "--choices", help="Options of a multiple-choice question (repeat: --choices A --choices B, or comma-separate)."),
+    image: Path = typer.Argument(..., help="An image file.", show_default=False),
+    question: str = typer.Option(..., "--question", "-q", help="The question about the image."),
+    answer: str = typer.Option(..., "--answer", "-a", help="Ground truth: for multiple choice the option index (0, 1, ...), its letter or its text; else the answer."),
+    choices: Optional[List[str]] = typer.Option(None, "--choices", help="Options of a multiple-choice question: --choices A B C D (or repeated, or comma-separated)."),
     seed: int = typer.Option(0, "--seed", min=0, help="Seed of the train recipe."),
-    backend: str = typer.Option("template", "--backend", help="template (offline) or openai (any OpenAI-compatible server)."),
+    backend: str = typer.Option("template", "--backend", help="template (offline, default) or openai (any OpenAI-compatible server)."),
     base_url: Optional[str] = typer.Option(None, "--base-url", help="Server URL, e.g. http://localhost:8000/v1 (vLLM), http://localhost:11434/v1 (Ollama)."),
-    model: Optional[str] = typer.Option(None, "--model", help="Model name for the openai backend."),
-    cache: Optional[Path] = typer.Option(None, "--cache", help="Response cache folder (re-runs make no calls)."),
-    prompts_dir: Optional[Path] = typer.Option(None, "--prompts", help="Folder with your own copies of the prompt templates."),
-    no_vision: bool = typer.Option(False, "--no-vision", help="Do not send images (text-only models)."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    model: Optional[str] = typer.Option(None, "--model", help="Model name for the openai backend (e.g. gpt-4o)."),
+    cache: Optional[Path] = typer.Option(None, "--cache", help="Response cache folder (a re-run makes no calls)."),
+    prompts_dir: Optional[Path] = typer.Option(None, "--prompts", help="Folder with your own copies of the prompt templates (prompts/*.j2)."),
+    no_vision: bool = typer.Option(False, "--no-vision", help="Send no images (text-only models)."),
+    concurrency: int = typer.Option(8, "--concurrency", min=1, help="Requests in flight (openai backend)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object: degradations and the chain fields."),
 ) -> None:
-    """Degrade one image with the train recipe and print the recipe and the full chain."""
+    """Degrade one image with the train recipe and print the recipe and the full chain.
+
+    The key of the openai backend is read from OPENAI_API_KEY (never printed).
+    """
     from factory import degrade
     from factory.chains.writer import ChainConfig, request_from_image, write_chains
 
-    opts = [c.strip() for item in (choices or []) for c in item.split(",") if c.strip()]
+    opts = _choices(choices)
     try:
         img = degrade.load_image(image)
         req = request_from_image(img, question=question, answer=answer, choices=opts, seed=seed, sample_id=f"chain:{image.name}")
         cfg = ChainConfig(
             backend=backend, model=model, base_url=base_url, cache_dir=str(cache) if cache else None,
             prompts_dir=str(prompts_dir) if prompts_dir else None, vision=not no_vision, seed=seed,
+            concurrency=concurrency,
         )
         report = write_chains([req], cfg)
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    res = report.results[0]
+    res = report[0]
     if not res.ok:
         typer.echo(f"error: {image}: chain failed: {res.reason}", err=True)
         raise typer.Exit(1)
@@ -50,17 +122,23 @@ def chain(
         out = {"id": req.sample_id, "degradations": degs, "total_intensity": req.recipe.total_intensity, **res.fields()}
         if report.usage:
             out["usage"] = report.usage
+            out["cost_usd"] = report.cost_usd
         typer.echo(json.dumps(out, indent=2, ensure_ascii=False))
         return
-    typer.echo(f"recipe (seed {seed}, total intensity {req.recipe.total_intensity:.2f}, target {res.target_words} words):")
+    typer.echo(f"recipe (seed {seed}, {len(degs)} degradations, total intensity {req.recipe.total_intensity:.2f}, target {res.target_words} reasoning words):")
     for d in degs:
         typer.echo(f"  {d['stage']:16s} {d['name']:24s} {d['intensity']:.2f}")
     typer.echo("")
     typer.echo(res.solution)
     if report.usage:
-        typer.echo(f"\nusage: {json.dumps(report.usage)}" + (f"; cost ${report.cost_usd:.4f}" if report.cost_usd is not None else ""))
+        u = report.usage
+        cost = f", cost ${report.cost_usd:.4f}" if report.cost_usd is not None else ""
+        typer.echo(
+            f"\n{res.backend}: {u['requests']} requests ({u['retries']} retries), {u['cached']} cached, "
+            f"{u['prompt_tokens']} + {u['completion_tokens']} tokens{cost}"
+        )
 
 
 def register(app: typer.Typer) -> None:
     """Add the chain commands to ``app``."""
-    app.command("chain")(chain)
+    app.command("chain", cls=_ChainCommand)(chain)

@@ -33,14 +33,34 @@ TAGS: dict[str, tuple[str, str]] = {f: (f"<{f.upper()}>", f"<{f.upper()}_END>") 
 
 _FIELD_ALT = "|".join(f.upper() for f in FIELDS)
 # Opening tag: <TYPE>; closing: <TYPE_END>, <TYPE END>, <TYPE-END>, </TYPE>.
+# (``<\s*(?:/\s*)?`` rather than ``<\s*/?\s*``: two adjacent ``\s*`` made a "<" followed by a long
+# run of spaces quadratic, 10 s for 20 000 spaces.)
 _TAG_RE = re.compile(
-    rf"<\s*(?P<close>/)?\s*(?P<name>{_FIELD_ALT})(?P<end>[\s_\-]*END)?\s*>", re.IGNORECASE
+    rf"<\s*(?:(?P<close>/)\s*)?(?P<name>{_FIELD_ALT})(?P<end>[\s_\-]*END)?\s*>", re.IGNORECASE
 )
 # name(intensity): a name of words (letters, digits, spaces, - and _) then a number in brackets.
-_PAIR_RE = re.compile(
-    r"(?P<name>[^\W\d_][\w\- ]*?)\s*\(\s*(?P<val>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|nan|inf)\s*\)",
-    re.IGNORECASE,
+# Matched in linear time: the bracketed number is found first, then the name is the run of name
+# characters just before it, from its first letter (one regex with a lazy name tried from every
+# start position was quadratic: a 12 kB TYPE block of words took a second, 48 kB seventeen).
+_VALUE_RE = re.compile(
+    r"\(\s*(?P<val>[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|nan|inf)\s*\)", re.IGNORECASE
 )
+_NAME_CHAR_RE = re.compile(r"[\w\- ]")
+_LETTER_RE = re.compile(r"[^\W\d_]")
+
+
+def _pairs(text: str) -> Iterable[tuple[str, str]]:
+    """``(name, value)`` for every ``name(value)`` item, left to right."""
+    for m in _VALUE_RE.finditer(text):
+        end = m.start()
+        while end > 0 and text[end - 1].isspace():
+            end -= 1
+        start = end
+        while start > 0 and _NAME_CHAR_RE.match(text[start - 1]):
+            start -= 1
+        first = _LETTER_RE.search(text, start, end)
+        if first is not None:
+            yield text[first.start() : end], m.group("val")
 
 
 @dataclass(frozen=True)
@@ -82,14 +102,17 @@ def parse_type(text: str | None) -> list[TypePair]:
     if not text:
         return []
     out = []
-    for m in _PAIR_RE.finditer(str(text)):
-        raw = normalize_name(m.group("name"))
+    for name, value in _pairs(str(text)):
+        raw = normalize_name(name)
         raw = re.sub(r"^(and|or|with)\s+", "", raw)
         try:
-            val = float(m.group("val"))
+            val = float(value)
         except (OverflowError, ValueError):
             val = float("nan")
         canon = canonical_name(raw)
+        if canon is None:  # leading words that are not part of the name: "I see lens blur(0.3)"
+            words = raw.split()
+            canon = next((c for k in range(1, len(words)) if (c := canonical_name(" ".join(words[k:]))) is not None), None)
         out.append(TypePair(canon or raw, val, canon is not None))
     return out
 

@@ -1,20 +1,35 @@
 """OpenAI-compatible chat backend: bounded concurrency, retries with backoff, an on-disk cache.
 
-Works with OpenAI, vLLM, Ollama, LM Studio or any server speaking ``/v1/chat/completions``.
-The API key comes from ``OPENAI_API_KEY`` (or the ``api_key`` argument) and is only ever handed
-to the ``openai`` client: it is not part of a cache key, a cache file, a log line or an output.
+Works with OpenAI, vLLM, Ollama, LM Studio or any server speaking ``/v1/chat/completions``,
+through the official ``openai.AsyncOpenAI`` client (imported lazily).
+
+* **Concurrency**: at most ``concurrency`` requests in flight; identical requests in flight at
+  the same time share one call.
+* **Retries**: 429, 408/409/425, 5xx, timeouts, dropped connections and malformed responses
+  are retried with exponential backoff and full jitter; ``Retry-After`` / ``retry-after-ms``
+  are honoured, and a 429 pauses *every* request of the client until the server's delay has
+  passed, so a rate limit is not hammered by the other workers. 401/403/404 stop the client:
+  every later request fails at once with the same reason (no wasted calls).
+* **Cache**: one JSON file per request, keyed by the SHA-256 of the full request body (model,
+  messages including the image data, parameters), written atomically off the event loop. A
+  re-run makes zero calls for work already done.
+* **Secrets**: the API key comes from ``OPENAI_API_KEY`` (or the ``api_key`` argument) and is
+  only handed to the ``openai`` client: it is in no cache key, cache file, log line, repr or
+  error message.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import email.utils
 import hashlib
 import io
 import json
 import logging
 import os
 import random
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,76 +39,196 @@ import numpy as np
 
 log = logging.getLogger("robust_r1.chains")
 
-# USD per 1M tokens (input, output); used when the config gives no prices.
-PRICES: dict[str, tuple[float, float]] = {
-    "gpt-4o": (2.50, 10.00),
-    "gpt-4o-mini": (0.15, 0.60),
-    "gpt-4.1": (2.00, 8.00),
-    "gpt-4.1-mini": (0.40, 1.60),
-    "gpt-4.1-nano": (0.10, 0.40),
+# USD per 1K tokens (input, output) of some OpenAI models, used when the config gives no
+# prices. Prices change: pass cost_per_1k_in / cost_per_1k_out for exact numbers.
+PRICES_PER_1K: dict[str, tuple[float, float]] = {
+    "gpt-4o": (0.0025, 0.010),
+    "gpt-4o-2024-08-06": (0.0025, 0.010),
+    "gpt-4o-2024-11-20": (0.0025, 0.010),
+    "gpt-4o-mini": (0.00015, 0.0006),
+    "gpt-4.1": (0.002, 0.008),
+    "gpt-4.1-mini": (0.0004, 0.0016),
+    "gpt-4.1-nano": (0.0001, 0.0004),
 }
+
+RETRYABLE_STATUS = frozenset({408, 409, 425, 429})
+FATAL_STATUS = {401: "check OPENAI_API_KEY", 403: "the key has no access to this model or endpoint", 404: "check --model and --base-url"}
+TRANSPORTS = ("auto", "aiohttp", "httpx")
 
 
 def image_data_url(image: np.ndarray, max_side: int = 768) -> str:
-    """A PNG data URL of an RGB uint8 image, downscaled so its longer side is <= ``max_side``."""
+    """A PNG data URL of an RGB uint8 image, downscaled so its longer side is <= ``max_side``.
+
+    PNG is lossless: JPEG re-encoding would add the very artefacts the model is asked about.
+    """
     from PIL import Image
 
-    im = Image.fromarray(image)
-    if max(im.size) > max_side:
+    im = Image.fromarray(np.ascontiguousarray(image))
+    if max_side and max(im.size) > max_side:
         f = max_side / max(im.size)
         im = im.resize((max(1, round(im.width * f)), max(1, round(im.height * f))), Image.BICUBIC)
     buf = io.BytesIO()
-    im.save(buf, format="PNG", optimize=False, compress_level=6)
+    im.save(buf, format="PNG", optimize=False, compress_level=3)
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def request_blob(request: dict[str, Any]) -> bytes:
+    """Canonical JSON of a request body (sorted keys, no spaces): hashed for the cache, and sent."""
+    return json.dumps(request, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 class DiskCache:
     """Responses keyed by the SHA-256 of the full request (model, messages with image data, params).
 
     One small JSON file per request under ``root/ab/<hash>.json``, written atomically (temporary
-    file + rename), so concurrent writers and crashes never leave a broken entry.
+    file + rename), so concurrent writers (threads or processes) and crashes never leave a broken
+    entry; a corrupt file reads as a miss. Entries hold the response text, the model, the finish
+    reason and the token usage: never the request headers, so never the API key.
+
+    The keys on disk are listed once (first lookup), so a miss costs no system call; entries that
+    another process writes later are not seen by this instance (at worst a duplicate request).
+    :meth:`put_later` hands the write to a background thread (a file creation costs ~0.5 ms of
+    system calls); :meth:`flush` waits for those writes.
     """
 
     def __init__(self, root: str | Path):
         self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ValueError(f"--cache {root}: cannot create the cache folder ({exc.strerror}).") from None
+        self._dirs: set[str] = set()
+        self._index: set[str] | None = None
+        self._pending: dict[str, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+        self._queue: Any = None
+        self._thread: threading.Thread | None = None
+        self._write_error: str | None = None
 
     @staticmethod
-    def key(request: dict[str, Any]) -> str:
-        blob = json.dumps(request, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-        return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+    def key(request: dict[str, Any] | bytes) -> str:
+        blob = request if isinstance(request, bytes) else request_blob(request)
+        return hashlib.sha256(blob).hexdigest()
 
     def _path(self, key: str) -> Path:
         return self.root / key[:2] / f"{key}.json"
 
-    def get(self, key: str) -> dict[str, Any] | None:
-        p = self._path(key)
+    def _scan(self) -> set[str]:
+        keys: set[str] = set()
         try:
-            return json.loads(p.read_text(encoding="utf-8"))
-        except (FileNotFoundError, ValueError):
+            subs = [e for e in os.scandir(self.root) if e.is_dir() and len(e.name) == 2]
+        except OSError:
+            return keys
+        for sub in subs:
+            self._dirs.add(sub.name)
+            try:
+                keys.update(e.name[:-5] for e in os.scandir(sub.path) if e.name.endswith(".json") and not e.name.startswith("."))
+            except OSError:
+                continue
+        return keys
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        with self._lock:
+            if key in self._pending:
+                return self._pending[key]
+            if self._index is None:
+                self._index = self._scan()
+            if key not in self._index:
+                return None
+        try:
+            with open(self._path(key), encoding="utf-8") as fh:
+                value = json.load(fh)
+        except (OSError, ValueError):
             return None
+        return value if isinstance(value, dict) and isinstance(value.get("text"), str) else None
+
+    def __contains__(self, key: str) -> bool:
+        return self.get(key) is not None
 
     def put(self, key: str, value: dict[str, Any]) -> None:
+        """Write one entry now (atomically)."""
         p = self._path(key)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        tmp = p.with_name(f".{p.name}.{os.getpid()}.{random.getrandbits(32):08x}.tmp")
-        tmp.write_text(json.dumps(value, ensure_ascii=False), encoding="utf-8")
-        tmp.replace(p)
+        sub = key[:2]
+        if sub not in self._dirs:
+            p.parent.mkdir(parents=True, exist_ok=True)
+            self._dirs.add(sub)
+        tmp = p.with_name(f".{p.name}.{os.getpid()}.{threading.get_ident()}.{random.getrandbits(32):08x}.tmp")
+        try:
+            with open(tmp, "w", encoding="utf-8") as fh:
+                json.dump(value, fh, ensure_ascii=False)
+            os.replace(tmp, p)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        with self._lock:
+            if self._index is not None:
+                self._index.add(key)
+
+    def put_later(self, key: str, value: dict[str, Any]) -> None:
+        """Queue one entry for the background writer (visible to :meth:`get` at once)."""
+        import queue
+
+        with self._lock:
+            self._pending[key] = value
+            if self._thread is None or not self._thread.is_alive():
+                self._queue = queue.Queue()
+                self._thread = threading.Thread(target=self._writer, args=(self._queue,), name="chain-cache-writer", daemon=True)
+                self._thread.start()
+            self._queue.put(key)
+
+    def _writer(self, q: Any) -> None:
+        while True:
+            key = q.get()
+            try:
+                if key is None:
+                    return
+                with self._lock:
+                    value = self._pending.get(key)
+                if value is not None:
+                    try:
+                        self.put(key, value)
+                    except OSError as exc:
+                        if self._write_error is None:
+                            self._write_error = f"{type(exc).__name__}: {exc.strerror or exc}"
+                            log.warning("chain cache %s: cannot write (%s); answers are not cached", self.root, self._write_error)
+                    with self._lock:
+                        self._pending.pop(key, None)
+            finally:
+                q.task_done()
+
+    def flush(self) -> None:
+        """Wait until every queued entry is on disk (and stop the writer thread)."""
+        with self._lock:
+            q, t = self._queue, self._thread
+            self._queue = self._thread = None
+        if q is not None and t is not None:
+            q.put(None)
+            q.join()
+            t.join(timeout=30)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self.root.glob("??/*.json"))
 
 
 @dataclass
 class Usage:
+    """Counters of one client (one batch)."""
+
     requests: int = 0
+    """HTTP requests sent (retries included)."""
     cached: int = 0
+    """Answers served from the cache or shared with an identical request in flight."""
     retries: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
     errors: dict[str, int] = field(default_factory=dict)
+    """Failed attempts by kind (RateLimitError, InternalServerError, APITimeoutError, ...)."""
 
-    def cost(self, price_in: float | None, price_out: float | None) -> float | None:
-        if price_in is None or price_out is None:
+    def cost(self, per_1k_in: float | None, per_1k_out: float | None) -> float | None:
+        """USD for the tokens used (cache hits cost nothing); None without prices."""
+        if per_1k_in is None or per_1k_out is None:
             return None
-        return (self.prompt_tokens * price_in + self.completion_tokens * price_out) / 1e6
+        return (self.prompt_tokens * per_1k_in + self.completion_tokens * per_1k_out) / 1000.0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -106,8 +241,23 @@ class Usage:
         }
 
 
+@dataclass(frozen=True)
+class Reply:
+    text: str
+    finish_reason: str | None = None
+    cached: bool = False
+
+
 class LLMError(RuntimeError):
     """A request failed for good (retries exhausted or a non-retryable error)."""
+
+
+class MalformedResponse(Exception):
+    """The server answered 2xx with something that is not a chat completion."""
+
+
+def _scrub(text: str, secret: str | None) -> str:
+    return text.replace(secret, "***") if secret and len(secret) >= 4 else text
 
 
 class ChatClient:
@@ -123,14 +273,19 @@ class ChatClient:
         max_retries: int = 6,
         backoff_base: float = 1.0,
         backoff_max: float = 60.0,
+        retry_after_max: float = 300.0,
         timeout: float = 120.0,
         cache_dir: str | Path | None = None,
-        temperature: float = 0.2,
-        max_tokens: int = 1024,
-        seed: int = 0,
+        temperature: float | None = 0.2,
+        max_tokens: int | None = 1024,
+        seed: int | None = 0,
+        extra_body: dict[str, Any] | None = None,
+        transport: str = "auto",
     ):
         if not model:
-            raise ValueError("openai backend: --model is required (for example gpt-4o or your vLLM model name).")
+            raise ValueError("openai backend: --model is required (for example gpt-4o, or the name your vLLM/Ollama server serves).")
+        if transport not in TRANSPORTS:
+            raise ValueError(f"openai backend: transport {transport!r}: use one of {', '.join(TRANSPORTS)}.")
         key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
         if not key and base_url is None:
             raise ValueError(
@@ -142,28 +297,37 @@ class ChatClient:
         self.base_url = base_url
         self.concurrency = max(1, int(concurrency))
         self.max_retries = max(0, int(max_retries))
-        self.backoff_base = backoff_base
-        self.backoff_max = backoff_max
-        self.timeout = timeout
+        self.backoff_base = float(backoff_base)
+        self.backoff_max = float(backoff_max)
+        self.retry_after_max = float(retry_after_max)
+        self.timeout = float(timeout)
         self.cache = DiskCache(cache_dir) if cache_dir else None
         self.temperature = temperature
         self.max_tokens = max_tokens
         self.seed = seed
+        self.extra_body = dict(extra_body or {})
+        self.transport = transport
         self.usage = Usage()
-        self._client = None
+        self._client: Any = None
         self._sem: asyncio.Semaphore | None = None
-        self._jitter = random.Random(seed)
+        self._jitter = random.Random(0 if seed is None else seed)
         self._inflight: dict[str, asyncio.Future] = {}
+        self._not_before = 0.0  # loop time before which no request goes out (after a 429)
+        self._fatal: str | None = None
+        self._raw_content: bool | None = None
 
     def __repr__(self) -> str:  # never show the key
         return f"ChatClient(model={self.model!r}, base_url={self.base_url!r}, concurrency={self.concurrency})"
 
-    def _http_client(self):
-        """An HTTP client with TCP_NODELAY and a pool sized to the concurrency, or None (SDK default).
+    # ------------------------------------------------------------------ client setup
 
-        Requests go out as two writes (headers, body); with Nagle's algorithm on, the body waits
-        for the server's delayed ACK, adding ~40 ms to every call on a local vLLM/Ollama server.
-        """
+    def _limits(self, httpx_mod: Any) -> Any:
+        n = max(self.concurrency, 1)
+        return httpx_mod.Limits(max_connections=n + 4, max_keepalive_connections=n + 4)
+
+    def _http_client(self) -> Any:
+        """The HTTP client under the SDK: aiohttp when installed (much less CPU per request than
+        httpx's pool at high concurrency), else httpx with TCP_NODELAY; None = the SDK default."""
         import importlib
         import socket
 
@@ -172,22 +336,34 @@ class ChatClient:
         try:
             base = next(c for c in openai.DefaultAsyncHttpxClient.__mro__ if c.__module__.split(".")[0].startswith("httpx"))
             httpx_mod = importlib.import_module(base.__module__.split(".")[0])
-            limits = httpx_mod.Limits(max_connections=max(100, 2 * self.concurrency), max_keepalive_connections=max(20, self.concurrency))
+        except (StopIteration, AttributeError, ImportError):  # an SDK without these hooks
+            return None
+        if self.transport in ("auto", "aiohttp") and hasattr(openai, "DefaultAioHttpClient"):
+            try:
+                import aiohttp  # noqa: F401
+
+                return openai.DefaultAioHttpClient(timeout=self.timeout, limits=self._limits(httpx_mod))
+            except (ImportError, RuntimeError, TypeError):
+                if self.transport == "aiohttp":
+                    raise ValueError("openai backend: transport 'aiohttp' needs `pip install aiohttp`.") from None
+        try:
+            # Requests go out as two writes (headers, body); with Nagle's algorithm on, the body
+            # waits for the server's delayed ACK: ~40 ms more per call on a local server.
             transport = httpx_mod.AsyncHTTPTransport(
-                limits=limits, socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
+                limits=self._limits(httpx_mod), socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
             )
             return openai.DefaultAsyncHttpxClient(transport=transport, timeout=self.timeout)
-        except (StopIteration, AttributeError, TypeError, ImportError):  # an SDK without these hooks
+        except (AttributeError, TypeError):
             return None
 
-    def _ensure(self):
+    def _ensure(self) -> Any:
         if self._client is None:
             import openai
 
             self._client = openai.AsyncOpenAI(
                 api_key=self._key,
                 base_url=self.base_url,
-                max_retries=0,
+                max_retries=0,  # retries are ours (jitter, Retry-After, shared pause, cache)
                 timeout=self.timeout,
                 http_client=self._http_client(),
             )
@@ -195,100 +371,177 @@ class ChatClient:
         return self._client
 
     async def aclose(self) -> None:
+        """Close the HTTP client and wait for the cache writes."""
+        if self.cache is not None:
+            await asyncio.to_thread(self.cache.flush)
         if self._client is not None:
-            await self._client.close()
-            self._client = None
+            client, self._client = self._client, None
+            await client.close()
+
+    # ------------------------------------------------------------------ requests
 
     def request_body(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
-        return {
-            "model": self.model,
-            "messages": messages,
-            "temperature": self.temperature,
-            "max_tokens": self.max_tokens,
-            "seed": self.seed,
-        }
+        body: dict[str, Any] = {"model": self.model, "messages": messages}
+        # None leaves a parameter out (e.g. o-series models reject temperature and max_tokens:
+        # set both to None and pass {"max_completion_tokens": N} in extra_body).
+        for name, value in (("temperature", self.temperature), ("max_tokens", self.max_tokens), ("seed", self.seed)):
+            if value is not None:
+                body[name] = value
+        body.update(self.extra_body)
+        return body
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         expo = min(self.backoff_max, self.backoff_base * (2**attempt))
-        d = expo * (0.5 + self._jitter.random() / 2)  # jitter
+        d = expo * (0.5 + self._jitter.random() / 2)  # "equal jitter": never zero, never in lockstep
         if retry_after is not None:
-            d = max(d, min(self.backoff_max, retry_after))
+            d = max(d, min(self.retry_after_max, retry_after))
         return d
 
     @staticmethod
-    def _retry_after(exc: Exception) -> float | None:
+    def _retry_after(exc: BaseException) -> float | None:
+        """Seconds asked by ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP date)."""
         resp = getattr(exc, "response", None)
-        headers = getattr(resp, "headers", None) or {}
-        value = headers.get("retry-after") if hasattr(headers, "get") else None
-        try:
-            return float(value) if value is not None else None
-        except ValueError:
+        headers = getattr(resp, "headers", None)
+        if headers is None or not hasattr(headers, "get"):
             return None
+        ms = headers.get("retry-after-ms")
+        if ms is not None:
+            try:
+                return max(0.0, float(ms) / 1000.0)
+            except ValueError:
+                pass
+        value = headers.get("retry-after")
+        if value is None:
+            return None
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            try:
+                when = email.utils.parsedate_to_datetime(value)
+            except (TypeError, ValueError, IndexError):
+                return None
+            return max(0.0, when.timestamp() - time.time())
 
-    async def complete(self, messages: list[dict[str, Any]]) -> str:
-        """The assistant text for ``messages`` (from the cache when this exact request was made).
+    async def complete(self, messages: list[dict[str, Any]]) -> Reply:
+        """The reply to ``messages`` (from the cache when this exact request was made before).
 
         Identical requests in flight at the same time share one call (single flight), so the
         answer to a request never depends on timing and a re-run replays the same answers.
         """
         body = self.request_body(messages)
-        key = DiskCache.key(body)
-        if self.cache and (hit := self.cache.get(key)) is not None:
+        blob = request_blob(body)
+        key = DiskCache.key(blob)
+        if self.cache is not None and (hit := self.cache.get(key)) is not None:
             self.usage.cached += 1
-            return hit["text"]
+            return Reply(hit["text"], hit.get("finish_reason"), cached=True)
         if key in self._inflight:
             self.usage.cached += 1
-            return await asyncio.shield(self._inflight[key])
+            reply = await asyncio.shield(self._inflight[key])
+            return Reply(reply.text, reply.finish_reason, cached=True)
         fut: asyncio.Future = asyncio.get_running_loop().create_future()
         self._inflight[key] = fut
         try:
-            text = await self._call(body, key)
+            reply = await self._call(blob, key)
         except BaseException as exc:
             fut.set_exception(exc)
-            fut.exception()  # mark retrieved: waiters re-raise it themselves
+            fut.exception()  # mark retrieved: the waiters re-raise it themselves
             raise
         else:
-            fut.set_result(text)
-            return text
+            fut.set_result(reply)
+            return reply
         finally:
             self._inflight.pop(key, None)
 
-    async def _call(self, body: dict[str, Any], key: str) -> str:
+    async def _wait_pause(self) -> None:
+        loop = asyncio.get_running_loop()
+        while (wait := self._not_before - loop.time()) > 0:
+            await asyncio.sleep(wait)
+
+    async def _post(self, client: Any, blob: bytes) -> dict[str, Any]:
+        # The SDK's documented low-level call: same auth, errors and retries-off behaviour as
+        # chat.completions.create, without its per-call walk over the messages (~2 ms of CPU a
+        # call at high concurrency). The body goes out as the canonical JSON already hashed for
+        # the cache (SDKs without ``content=`` get the dict); the response is parsed as plain
+        # JSON, not into pydantic models.
+        if self._raw_content is None:
+            import inspect
+
+            self._raw_content = "content" in inspect.signature(client.post).parameters
+        if self._raw_content:
+            resp = await client.post(
+                "/chat/completions", content=blob, cast_to=str, options={"headers": {"Content-Type": "application/json"}}
+            )
+        else:  # pragma: no cover - older openai 1.x
+            resp = await client.post("/chat/completions", body=json.loads(blob), cast_to=str)
+        try:
+            data = json.loads(resp)
+        except (TypeError, ValueError):
+            raise MalformedResponse("response is not JSON") from None
+        if not isinstance(data, dict) or not isinstance(data.get("choices"), list) or not data["choices"]:
+            raise MalformedResponse("response has no choices")
+        return data
+
+    async def _call(self, blob: bytes, key: str) -> Reply:
         import openai
-        from openai.types.chat import ChatCompletion
 
         client = self._ensure()
         assert self._sem is not None
-        last: Exception | None = None
+        last: BaseException | None = None
+        loop = asyncio.get_running_loop()
         for attempt in range(self.max_retries + 1):
+            if self._fatal:
+                raise LLMError(self._fatal)
+            await self._wait_pause()
+            retry_after = None
             async with self._sem:
+                if self._fatal:
+                    raise LLMError(self._fatal)
                 self.usage.requests += 1
                 try:
-                    # The SDK's documented low-level call: same auth, errors and response type as
-                    # chat.completions.create, without its per-call walk over the messages
-                    # (about 2 ms of CPU per request, the bottleneck at high concurrency).
-                    resp = await client.post("/chat/completions", body=body, cast_to=ChatCompletion)
-                except (openai.RateLimitError, openai.APITimeoutError, openai.APIConnectionError, openai.InternalServerError) as exc:
+                    data = await self._post(client, blob)
+                    choice = data["choices"][0] if isinstance(data["choices"][0], dict) else {}
+                    message = choice.get("message") or {}
+                    text = message.get("content")
+                    if text is not None and not isinstance(text, str):
+                        raise MalformedResponse("message content is not text")
+                    text = text or ""
+                    finish = choice.get("finish_reason")
+                except (openai.RateLimitError, openai.APITimeoutError, openai.APIConnectionError, openai.InternalServerError, MalformedResponse) as exc:
                     last = exc
+                    retry_after = self._retry_after(exc)
                 except openai.APIStatusError as exc:
-                    if exc.status_code >= 500 or exc.status_code in (408, 409, 429):
+                    code = exc.status_code
+                    if code >= 500 or code in RETRYABLE_STATUS:
                         last = exc
+                        retry_after = self._retry_after(exc)
                     else:
-                        raise LLMError(f"{type(exc).__name__} {exc.status_code}: {exc.message}") from None
+                        msg = _scrub(f"{type(exc).__name__} {code}: {exc.message}", self._key)
+                        if code in FATAL_STATUS:
+                            self._fatal = f"{msg} ({FATAL_STATUS[code]}); stopped sending requests"
+                            log.error("chain writer: %s", self._fatal)
+                            raise LLMError(self._fatal) from None
+                        raise LLMError(msg) from None
                 else:
-                    text = (resp.choices[0].message.content or "") if resp.choices else ""
-                    if resp.usage is not None:
-                        self.usage.prompt_tokens += int(resp.usage.prompt_tokens or 0)
-                        self.usage.completion_tokens += int(resp.usage.completion_tokens or 0)
-                    if self.cache:
-                        self.cache.put(key, {"text": text, "model": self.model, "created": time.time()})
-                    return text
+                    usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+                    pt, ct = int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
+                    self.usage.prompt_tokens += pt
+                    self.usage.completion_tokens += ct
+                    if self.cache is not None:
+                        self.cache.put_later(key, {
+                            "text": text, "finish_reason": finish, "model": data.get("model") or self.model,
+                            "usage": {"prompt_tokens": pt, "completion_tokens": ct}, "created": time.time(),
+                        })
+                    return Reply(text, finish)
             name = type(last).__name__
             self.usage.errors[name] = self.usage.errors.get(name, 0) + 1
             if attempt == self.max_retries:
                 break
             self.usage.retries += 1
-            delay = self._delay(attempt, self._retry_after(last))
-            log.debug("retrying after %s in %.2fs (attempt %d)", name, delay, attempt + 1)
+            delay = self._delay(attempt, retry_after)
+            if isinstance(last, openai.RateLimitError) or getattr(last, "status_code", None) == 429:
+                # A rate limit applies to the whole client: everybody waits.
+                self._not_before = max(self._not_before, loop.time() + delay)
+            log.debug("chat request: %s, retry %d in %.2f s", name, attempt + 1, delay)
             await asyncio.sleep(delay)
-        raise LLMError(f"gave up after {self.max_retries + 1} attempts: {type(last).__name__}")
+        detail = _scrub(str(last), self._key)[:200] if last is not None else ""
+        raise LLMError(f"gave up after {self.max_retries + 1} attempts: {type(last).__name__}" + (f" ({detail})" if detail else ""))

@@ -1,8 +1,17 @@
 """Prompt templates (``prompts/*.j2``), the model-facing instruction and the length target.
 
 Templates are rendered in a sandboxed Jinja environment with ``StrictUndefined`` (a missing
-variable is an error, never an empty string). ``prompts_dir`` lets users point at their own
-copies (``--prompts DIR``); a template missing there falls back to the bundled one.
+variable is an error, never an empty string; a template cannot reach Python internals).
+``prompts_dir`` lets users point at their own copies (``--prompts DIR``); a template missing
+there falls back to the bundled one. Compiled templates are cached; :func:`reload_prompts`
+(called at the start of every batch) picks up edited files.
+
+Variables every step template receives: ``question`` (with the options for multiple choice),
+``choices``, ``answer`` (option index or answer), ``answer_text``, ``degradations`` (list of
+``name``, ``stage``, ``intensity``, ``description``), ``degradation_list`` (``"lens blur (0.31),
+…"``), ``total_intensity``, ``target_words`` and ``vision`` (images attached); plus
+``influence`` (reasoning, conclusion, length_scaling), ``reasoning`` (conclusion,
+length_scaling), ``min_words``, ``max_words``, ``longer`` (length_scaling).
 """
 
 from __future__ import annotations
@@ -14,6 +23,7 @@ from typing import Any, Sequence
 import prompts as _bundled
 
 STEP_TEMPLATES = ("system", "influence", "reasoning", "conclusion", "length_scaling", "instruction")
+"""The templates the writer renders (``<name>.j2``)."""
 
 
 @functools.lru_cache(maxsize=16)
@@ -29,21 +39,35 @@ def _env(prompts_dir: str | None):
         loaders.append(FileSystemLoader(str(p)))
     loaders.append(FileSystemLoader(str(_bundled.path())))
     return SandboxedEnvironment(
-        loader=ChoiceLoader(loaders), undefined=StrictUndefined, keep_trailing_newline=False, autoescape=False
+        loader=ChoiceLoader(loaders),
+        undefined=StrictUndefined,
+        keep_trailing_newline=False,
+        autoescape=False,
+        auto_reload=False,  # no stat() per render; reload_prompts() refreshes
     )
 
 
+def reload_prompts() -> None:
+    """Forget compiled templates, so edited ``*.j2`` files are read again."""
+    _env.cache_clear()
+
+
 def render_prompt(name: str, prompts_dir: str | Path | None = None, **context: Any) -> str:
-    """Render ``prompts/<name>.j2`` with ``context``; errors name the template and the variable."""
-    from jinja2 import TemplateNotFound, UndefinedError
+    """Render ``prompts/<name>.j2`` with ``context``; errors name the template and the problem."""
+    from jinja2 import TemplateNotFound, TemplateSyntaxError, UndefinedError
+    from jinja2.exceptions import SecurityError
 
     env = _env(str(prompts_dir) if prompts_dir else None)
     try:
         return env.get_template(f"{name}.j2").render(**context).strip()
     except TemplateNotFound:
-        raise ValueError(f"prompt template {name}.j2 not found (looked in {prompts_dir or ''} and {_bundled.path()}).") from None
+        raise ValueError(f"prompt template {name}.j2 not found (looked in {prompts_dir or '-'} and {_bundled.path()}).") from None
     except UndefinedError as exc:
         raise ValueError(f"prompt template {name}.j2: {exc}; the template uses a variable the writer does not provide.") from None
+    except TemplateSyntaxError as exc:
+        raise ValueError(f"prompt template {exc.filename or name + '.j2'}, line {exc.lineno}: {exc.message}.") from None
+    except SecurityError as exc:
+        raise ValueError(f"prompt template {name}.j2: {exc} (templates run sandboxed).") from None
 
 
 def format_question(question: str, choices: Sequence[str] = ()) -> str:
