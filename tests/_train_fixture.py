@@ -48,9 +48,8 @@ def make_rows(n: int, seed: int = 0) -> list[dict]:
         out = degrade.render(img, recipe)
         question = q + " " + " ".join(f"{k}. {c}" for k, c in enumerate(choices))
         reasoning = f"The picture shows {choices[ans]}, which is still recognisable despite the damage."
-        solution = render_chain(
-            recipe.type_pairs(), "The damage hides fine detail.", reasoning, f"So the answer is {choices[ans]}.", str(ans)
-        )
+        influence, conclusion = "The damage hides fine detail.", f"So the answer is {choices[ans]}."
+        solution = render_chain(recipe.type_pairs(), influence, reasoning, conclusion, str(ans))
         rows.append(
             {
                 "id": f"fx:{i}",
@@ -62,33 +61,25 @@ def make_rows(n: int, seed: int = 0) -> list[dict]:
                 "direct_answers": [],
                 "degradations": recipe.degradation_records(),
                 "total_intensity": recipe.total_intensity,
+                "type": solution.split("<TYPE>")[1].split("<TYPE_END>")[0],
+                "influence": influence,
+                "reasoning": reasoning,
+                "conclusion": conclusion,
                 "solution": solution,
                 "prompt": question + " Answer in the <TYPE> <INFLUENCE> <REASONING> <CONCLUSION> <ANSWER> format.",
                 "target_words": len(reasoning.split()),
+                "backend": "template",
             }
         )
     return rows
 
 
 def make_dataset(root: str | Path, n: int = 8, seed: int = 0) -> Path:
-    from datasets import Dataset, Features, Image, List, Value
+    from datasets import Dataset
 
-    feats = Features(
-        {
-            "id": Value("string"),
-            "image": Image(),
-            "question": Value("string"),
-            "choices": List(Value("string")),
-            "answer": Value("string"),
-            "answer_text": Value("string"),
-            "direct_answers": List(Value("string")),
-            "degradations": List({"name": Value("string"), "stage": Value("string"), "intensity": Value("float64"), "params": Value("string")}),
-            "total_intensity": Value("float64"),
-            "solution": Value("string"),
-            "prompt": Value("string"),
-            "target_words": Value("int32"),
-        }
-    )
+    from factory.build import features
+
+    feats = features()
     root = Path(root)
     rows = make_rows(n, seed)
     for cfg, part in (("sft", rows[: n // 2]), ("rl", rows[n // 2 :]), ("validation", rows[:2])):

@@ -50,60 +50,49 @@ _COMMON = dict(
 )
 
 
-@train_app.command("sft")
-def train_sft_cmd(
-    dataset: str = _COMMON["dataset"],
-    output: Path = _COMMON["output"],
-    preset: str = _COMMON["preset"],
-    model: Optional[str] = typer.Option(None, "--model", help="Base model (Hub id, folder, or 'tiny')."),
-    config: Optional[Path] = _COMMON["config"],
-    sets: Optional[List[str]] = _COMMON["sets"],
-    max_steps: Optional[int] = _COMMON["max_steps"],
-    backend: Optional[str] = _COMMON["backend"],
-    limit: Optional[int] = _COMMON["limit"],
-    merge: bool = _COMMON["merge"],
-    push: Optional[str] = _COMMON["push"],
-    no_resume: bool = _COMMON["no_resume"],
-) -> None:
-    """Supervised fine-tuning on the `sft` config: user = image + prompt, assistant = the chain."""
-    from trainers.run import RunConfig
-    from trainers.sft import train_sft
+def _train_command(stage: str):
+    """The ``train sft`` / ``train grpo`` command: same options, different trainer and config."""
+    model_help = "Base model (Hub id, folder, or 'tiny')." if stage == "sft" else "Start from this model or SFT output folder."
 
-    s = _settings("sft", preset, config, sets, model=model, max_steps=max_steps, backend=backend)
-    try:
-        result = train_sft(RunConfig(dataset, str(output), s, limit=limit, resume=not no_resume, merge=merge, push_to_hub=push))
-    except ValueError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
-    _report(result)
+    def command(
+        dataset: str = _COMMON["dataset"],
+        output: Path = _COMMON["output"],
+        preset: str = _COMMON["preset"],
+        model: Optional[str] = typer.Option(None, "--model", help=model_help),
+        config: Optional[Path] = _COMMON["config"],
+        sets: Optional[List[str]] = _COMMON["sets"],
+        max_steps: Optional[int] = _COMMON["max_steps"],
+        backend: Optional[str] = _COMMON["backend"],
+        limit: Optional[int] = _COMMON["limit"],
+        merge: bool = _COMMON["merge"],
+        push: Optional[str] = _COMMON["push"],
+        no_resume: bool = _COMMON["no_resume"],
+    ) -> None:
+        from trainers.run import RunConfig
+
+        if stage == "sft":
+            from trainers.sft import train_sft as train
+        else:
+            from trainers.grpo import train_grpo as train
+        s = _settings(stage, preset, config, sets, model=model, max_steps=max_steps, backend=backend)
+        try:
+            result = train(RunConfig(dataset, str(output), s, limit=limit, resume=not no_resume, merge=merge, push_to_hub=push))
+        except ValueError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
+        _report(result)
+
+    command.__doc__ = (
+        "Supervised fine-tuning on the `sft` config: user = image + prompt, assistant = the chain."
+        if stage == "sft"
+        else "GRPO on the `rl` config with the method's rewards (r_deg, r_len, accuracy, format)."
+    )
+    command.__name__ = f"train_{stage}"
+    return command
 
 
-@train_app.command("grpo")
-def train_grpo_cmd(
-    dataset: str = _COMMON["dataset"],
-    output: Path = _COMMON["output"],
-    preset: str = _COMMON["preset"],
-    model: Optional[str] = typer.Option(None, "--model", help="Start from this model or SFT output folder."),
-    config: Optional[Path] = _COMMON["config"],
-    sets: Optional[List[str]] = _COMMON["sets"],
-    max_steps: Optional[int] = _COMMON["max_steps"],
-    backend: Optional[str] = _COMMON["backend"],
-    limit: Optional[int] = _COMMON["limit"],
-    merge: bool = _COMMON["merge"],
-    push: Optional[str] = _COMMON["push"],
-    no_resume: bool = _COMMON["no_resume"],
-) -> None:
-    """GRPO on the `rl` config with the method's rewards (r_deg, r_len, accuracy, format)."""
-    from trainers.grpo import train_grpo
-    from trainers.run import RunConfig
-
-    s = _settings("grpo", preset, config, sets, model=model, max_steps=max_steps, backend=backend)
-    try:
-        result = train_grpo(RunConfig(dataset, str(output), s, limit=limit, resume=not no_resume, merge=merge, push_to_hub=push))
-    except ValueError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
-    _report(result)
+train_app.command("sft")(_train_command("sft"))
+train_app.command("grpo")(_train_command("grpo"))
 
 
 def infer_cmd(
