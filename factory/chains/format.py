@@ -16,6 +16,7 @@ what is missing, repeated, empty or out of order instead of raising.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from dataclasses import dataclass, field
@@ -97,6 +98,14 @@ def format_type(pairs: Iterable[tuple[str, float]]) -> str:
     return ", ".join(items) if items else NO_DAMAGE
 
 
+@functools.lru_cache(maxsize=1)
+def _longest_alias() -> int:
+    """Words in the longest accepted degradation name (bounds the search for a name's start)."""
+    from factory.degrade.registry import alias_table
+
+    return max(len(a.split()) for a in alias_table())
+
+
 def parse_type(text: str | None) -> list[TypePair]:
     """Parse a TYPE block tolerantly: aliases and case are normalised; junk between items ignored."""
     if not text:
@@ -112,7 +121,11 @@ def parse_type(text: str | None) -> list[TypePair]:
         canon = canonical_name(raw)
         if canon is None:  # leading words that are not part of the name: "I see lens blur(0.3)"
             words = raw.split()
-            canon = next((c for k in range(1, len(words)) if (c := canonical_name(" ".join(words[k:]))) is not None), None)
+            longest = _longest_alias()
+            canon = next(
+                (c for k in range(max(1, len(words) - longest), len(words)) if (c := canonical_name(" ".join(words[k:]))) is not None),
+                None,
+            )
         out.append(TypePair(canon or raw, val, canon is not None))
     return out
 
