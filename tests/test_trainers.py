@@ -27,7 +27,7 @@ def dataset(tmp_path_factory):
 @pytest.fixture(scope="module")
 def sft_out(dataset, tmp_path_factory):
     out = tmp_path_factory.mktemp("sft")
-    res = runner.invoke(app, ["train", "sft", "--preset", "tiny", "--dataset", str(dataset), "--output", str(out), "--max-steps", "4"])
+    res = runner.invoke(app, ["train", "sft", "--preset", "tiny", "--dataset", str(dataset), "--output", str(out), "--max-steps", "4", "--merge"])
     assert res.exit_code == 0, res.output
     return out, res.output
 
@@ -67,6 +67,14 @@ def test_sft_lowers_the_training_loss_and_saves_a_reloadable_adapter(sft_out, da
     before = _batch_loss(base.eval(), processor, dataset)
     after = _batch_loss(trained, processor, dataset)
     assert after < before - 0.05, (before, after)
+    # --merge wrote a plain (non-adapter) 16-bit model with the same behaviour as the adapter
+    assert (out / "merged" / "config.json").is_file() and not (out / "merged" / "adapter_config.json").exists()
+    from safetensors import safe_open
+
+    with safe_open(str(next((out / "merged").glob("*.safetensors"))), "pt") as fh:
+        assert {fh.get_slice(k).get_dtype() for k in list(fh.keys())[:20]} == {"BF16"}
+    merged, _ = load_for_inference(str(out / "merged"), backend="hf")
+    assert abs(_batch_loss(merged, processor, dataset) - after) < 0.05
 
 
 def test_grpo_logs_every_reward_and_resumes(sft_out, dataset, tmp_path):
