@@ -42,31 +42,10 @@ QUESTIONS = [
 
 
 def features(keep_clean: bool = False):
-    """The row features of the data contract (DESIGN.md)."""
-    from datasets import Features, Image, List, Value
+    """The row features: the builder's own (one definition of the data contract)."""
+    from factory.build import features as build_features
 
-    f = {
-        "id": Value("string"),
-        "image": Image(),
-        "question": Value("string"),
-        "choices": List(Value("string")),
-        "answer": Value("string"),
-        "answer_text": Value("string"),
-        "direct_answers": List(Value("string")),
-        "degradations": List({"name": Value("string"), "stage": Value("string"), "intensity": Value("float64"), "params": Value("string")}),
-        "total_intensity": Value("float64"),
-        "type": Value("string"),
-        "influence": Value("string"),
-        "reasoning": Value("string"),
-        "conclusion": Value("string"),
-        "solution": Value("string"),
-        "prompt": Value("string"),
-        "target_words": Value("int32"),
-        "backend": Value("string"),
-    }
-    if keep_clean:
-        f = {"id": f.pop("id"), "image": f.pop("image"), "clean_image": Image(), **f}
-    return Features(f)
+    return build_features(keep_clean)
 
 
 def png_bytes(arr: np.ndarray) -> bytes:

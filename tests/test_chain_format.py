@@ -26,21 +26,7 @@ from factory.chains.format import (
 # The reference reward's TYPE regex (SPEC): our rendering must stay parseable by it.
 REFERENCE_TYPE_RE = re.compile(r"(\w+(?:\s+\w+)*)\(([\d.]+)\)")
 
-SPEC_NAMES = [
-    "lens blur", "lens flare", "motion blur", "dirty lens", "hsv saturation", "jpeg compression",
-    "block exchange", "mean shift", "scan lines", "dark illumination", "atmospheric turbulence",
-    "gaussian noise", "color diffusion", "sharpness change", "graffiti", "watermark damage",
-]
-PAPER_ALIASES = {
-    "Saturation": "hsv saturation",
-    "Compression": "jpeg compression",
-    "Block Change": "block exchange",
-    "Shifting": "mean shift",
-    "Darkness": "dark illumination",
-    "Turbulence": "atmospheric turbulence",
-    "Noise": "gaussian noise",
-    "Sharpness": "sharpness change",
-}
+from _spec import PAPER_ALIASES, SPEC_NAMES
 
 # Field text: anything printable without "<" / ">" (so no tags), at least one visible character.
 TEXT = st.text(

@@ -12,33 +12,13 @@ from hypothesis import strategies as st
 from skimage.metrics import structural_similarity as ssim
 
 from factory import degrade
+from _spec import PAPER_ALIASES as _SPEC_ALIASES
+from _spec import PAPER_STAGES, SPEC_NAMES
 from factory.photos import RGB_PHOTOS, photo
 
 NAMES = degrade.names()
 RANDOM_NAMES = [d.name for d in degrade.catalogue() if d.random]
-SPEC_NAMES = [
-    "lens blur", "lens flare", "motion blur", "dirty lens", "hsv saturation", "jpeg compression",
-    "block exchange", "mean shift", "scan lines", "dark illumination", "atmospheric turbulence",
-    "gaussian noise", "color diffusion", "sharpness change", "graffiti", "watermark damage",
-]  # fmt: skip
-PAPER_STAGES = {
-    "acquisition": {"lens blur", "lens flare", "motion blur", "dirty lens", "hsv saturation"},
-    "transmission": {"jpeg compression", "block exchange", "mean shift", "scan lines"},
-    "environment": {"dark illumination", "atmospheric turbulence", "gaussian noise", "color diffusion"},
-    "post-processing": {"sharpness change", "graffiti", "watermark damage"},
-}
-PAPER_ALIASES = {
-    "Saturation": "hsv saturation",
-    "Compression": "jpeg compression",
-    "Block Change": "block exchange",
-    "Shifting": "mean shift",
-    "Darkness": "dark illumination",
-    "Turbulence": "atmospheric turbulence",
-    "Noise": "gaussian noise",
-    "Sharpness": "sharpness change",
-    "mean-shift": "mean shift",
-    "LENS_BLUR": "lens blur",
-}
+PAPER_ALIASES = {**_SPEC_ALIASES, "mean-shift": "mean shift", "LENS_BLUR": "lens blur"}
 
 
 def _small(name: str, longest: int) -> np.ndarray:

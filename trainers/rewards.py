@@ -166,15 +166,21 @@ def _as_list(value: Any) -> list[Any] | None:
     return None
 
 
-def _finite01(x: Any) -> float | None:
-    """A number clamped to [0, 1]; ``None`` for anything non-numeric or non-finite (bools too)."""
+def _finite(x: Any) -> float | None:
+    """``float(x)`` when it is a finite number; ``None`` otherwise (bools and None too)."""
     if isinstance(x, bool) or x is None:
         return None
     try:
         v = float(x)
     except (TypeError, ValueError, OverflowError):
         return None
-    if not math.isfinite(v):
+    return v if math.isfinite(v) else None
+
+
+def _finite01(x: Any) -> float | None:
+    """A number clamped to [0, 1]; ``None`` for anything non-numeric or non-finite (bools too)."""
+    v = _finite(x)
+    if v is None:
         return None
     return min(1.0, max(0.0, v))
 
@@ -807,13 +813,8 @@ def _scope_text(text: str, scope: str) -> str | None:
 
 def _target(x: Any) -> float | None:
     """A usable target length: a finite number >= 1 (a length of less than one word or token is no target)."""
-    if isinstance(x, bool) or x is None:
-        return None
-    try:
-        v = float(x)
-    except (TypeError, ValueError, OverflowError):
-        return None
-    return v if math.isfinite(v) and v >= 1 else None
+    v = _finite(x)
+    return v if v is not None and v >= 1 else None
 
 
 def length_reward(
