@@ -188,15 +188,15 @@ class BuildConfig:
             raise ValueError(f"--limit must be a number >= 0 (or train=N,validation=M), got {self.limit!r}.")
         if isinstance(self.limit, dict) and set(self.limit) - set(SPLIT_DIRS):
             raise ValueError(f"--limit {self.limit!r}: limits apply to the splits train and validation.")
-
-    def limit_for(self, split: str) -> int | None:
-        return self.limit.get(split) if isinstance(self.limit, dict) else self.limit
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ValueError(f"--seed must be a non-negative integer, got {self.seed!r}.")
         self.recipe.validate()
         check = getattr(self.chain, "validate", None)
         if check:
             check()
+
+    def limit_for(self, split: str) -> int | None:
+        return self.limit.get(split) if isinstance(self.limit, dict) else self.limit
 
 
 @dataclass

@@ -215,9 +215,12 @@ def source_splits(spec: Any) -> list[str]:
         raise ValueError(f"{spec}: cannot list its splits ({type(exc).__name__}: {exc}).") from None
 
 
-def load_table(spec: str, split: str):
+def load_table(spec: str, split: str, *, config: str | None = None, data_files: Any = None):
     """A ``datasets.Dataset`` for one split of a Hub repo, a local folder, or a parquet/jsonl/csv
-    file, with image columns left undecoded (``{"bytes", "path"}``: decoded per sample later)."""
+    file, with image columns left undecoded (``{"bytes", "path"}``: decoded per sample later).
+
+    ``config`` (a Hub dataset's configuration name) and ``data_files`` (files inside a Hub repo,
+    e.g. ``{"test": "mmmb/mmmb_en.tsv"}``) are passed to ``datasets.load_dataset`` for Hub repos."""
     from datasets import Image as HFImage
     from datasets import load_dataset
 
@@ -244,7 +247,12 @@ def load_table(spec: str, split: str):
                 )
             ds = load_dataset(kind, data_files={split: groups[split]}, split=split)
         else:
-            ds = load_dataset(spec, split=split)
+            extra: dict[str, Any] = {}
+            if config:
+                extra["name"] = config
+            if data_files:
+                extra["data_files"] = data_files
+            ds = load_dataset(spec, split=split, **extra)
     except ValueError as exc:
         msg = str(exc)
         raise ValueError(msg if msg.startswith(spec) else f"{spec}: cannot load split {split!r}: {msg}") from None

@@ -32,6 +32,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 FAULTS = ("429", "500", "slow", "drop", "malformed", "empty", "tags")
@@ -63,6 +64,8 @@ class ServerConfig:
     """The server shuts itself down after this many seconds."""
     require_key: str | None = None
     """Answer 401 unless the request carries ``Authorization: Bearer <require_key>``."""
+    responder: "Callable[[dict], str] | None" = None
+    """A scripted model: ``responder(request_json) -> reply text`` replaces :func:`answer_for`."""
     think: bool = False
     """Prefix every answer with a ``<think>…</think>`` block, as reasoning models served by vLLM/Ollama do."""
 
@@ -204,7 +207,7 @@ def make_server(config: ServerConfig | None = None):
             if fault == "slow":
                 time.sleep(cfg.slow_seconds)
             prompt = _prompt_text(req)
-            text = answer_for(prompt)
+            text = cfg.responder(req) if cfg.responder is not None else answer_for(prompt)
             if fault == "empty":
                 text = ""
             elif fault == "tags":

@@ -139,3 +139,18 @@ def test_fit_pixels_bounds_image_tokens():
     assert im.size[0] * im.size[1] <= 56 * 56 and min(im.size) >= 28
     small = Image.new("RGB", (40, 30))
     assert fit_pixels(small, 448 * 448).size == (40, 30)
+
+
+def test_same_named_or_rebuilt_dataset_folders_are_never_read_from_a_stale_cache(tmp_path):
+    import shutil
+
+    from trainers.data import load_factory_dataset
+
+    a, b = tmp_path / "x" / "dataset", tmp_path / "y" / "dataset"
+    make_dataset(a, 3)
+    make_dataset(b, 6)
+    n_a, n_b = len(load_factory_dataset(a, "sft")), len(load_factory_dataset(b, "sft"))
+    assert n_a != n_b
+    shutil.rmtree(a)
+    make_dataset(a, 6)
+    assert len(load_factory_dataset(a, "sft")) == n_b

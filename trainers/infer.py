@@ -39,12 +39,22 @@ class Predictor:
     def generate(
         self, images: Sequence[Any], prompts: Sequence[str], *, max_new_tokens: int = 512, temperature: float = 0.0, seed: int = 0
     ) -> list[str]:
+        """One completion per (image, prompt) pair, generated as one batch."""
+        return [text for text, _ in self.generate_counted(images, prompts, max_new_tokens=max_new_tokens, temperature=temperature, seed=seed)]
+
+    def generate_counted(
+        self, images: Sequence[Any], prompts: Sequence[str], *, max_new_tokens: int = 512, temperature: float = 0.0, seed: int = 0
+    ) -> list[tuple[str, int]]:
+        """Like :meth:`generate`, with the number of generated tokens of each completion (up to and
+        including its end-of-sequence token; padding after it is not counted)."""
         import torch
 
         from .data import fit_pixels
 
         if len(images) != len(prompts):
             raise ValueError(f"generate: {len(images)} images for {len(prompts)} prompts; pass one image per prompt.")
+        if not prompts:
+            return []
         msgs = [[{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": p}]}] for p in prompts]
         texts = [self.processor.apply_chat_template(m, add_generation_prompt=True, tokenize=False) for m in msgs]
         pix = [fit_pixels(im, self.max_pixels) for im in images]
@@ -59,7 +69,17 @@ class Predictor:
         with torch.no_grad():
             out = self.model.generate(**inputs, **gen_kwargs)
         new = out[:, inputs["input_ids"].shape[1] :]
-        return self.processor.batch_decode(new, skip_special_tokens=True)
+        decoded = self.processor.batch_decode(new, skip_special_tokens=True)
+        return list(zip(decoded, _lengths(new, self._stop_ids())))
+
+    def _stop_ids(self) -> set[int]:
+        cfg = getattr(self.model, "generation_config", None)
+        eos = getattr(cfg, "eos_token_id", None)
+        ids = set(eos if isinstance(eos, (list, tuple)) else [] if eos is None else [eos])
+        pad = getattr(cfg, "pad_token_id", None)
+        if pad is not None:
+            ids.add(pad)
+        return {int(i) for i in ids}
 
     def ask(self, image: Any, question: str, *, choices: Sequence[str] = (), prompt: str | None = None, **kw) -> InferResult:
         from factory.chains.writer import build_prompt
@@ -67,6 +87,15 @@ class Predictor:
         p = prompt if prompt is not None else build_prompt(question, list(choices))
         text = self.generate([image], [p], **kw)[0]
         return InferResult(text=text, parsed=parse_chain(text), prompt=p)
+
+
+def _lengths(new_ids: Any, stop: set[int]) -> list[int]:
+    """Generated tokens per row: up to and including the first stop (EOS or pad) token."""
+    out = []
+    for row in new_ids.tolist():
+        n = next((i + 1 for i, t in enumerate(row) if t in stop), len(row))
+        out.append(n)
+    return out
 
 
 def infer(model_path: str, image: Any, question: str, *, choices: Sequence[str] = (), backend: str = "auto", **kw) -> InferResult:

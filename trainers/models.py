@@ -184,7 +184,8 @@ def _adapter_base(path: str | Path) -> str:
 
 def load_for_inference(model_path: str, *, backend: str = "auto"):
     """Load a full model, a merged model or a LoRA adapter folder (its base model is read from
-    ``adapter_config.json``) for generation. Returns ``(model, processor)``."""
+    ``adapter_config.json``) for generation; ``tiny`` builds the tiny test model (seed 0).
+    Returns ``(model, processor)``."""
     prepare_cpu_environment()
     chosen = resolve_backend(backend)
     path = Path(model_path)
@@ -192,6 +193,11 @@ def load_for_inference(model_path: str, *, backend: str = "auto"):
         return _load_unsloth(TrainSettings(model=model_path, backend="unsloth"), for_training=False)
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
+    if model_path == TINY_MODEL and not path.exists():
+        from .tiny import build_tiny_model
+
+        model, processor = build_tiny_model(seed=0)
+        return model.eval(), processor
     if is_adapter_dir(path):
         from peft import PeftModel
 

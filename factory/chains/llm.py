@@ -246,6 +246,8 @@ class Reply:
     text: str
     finish_reason: str | None = None
     cached: bool = False
+    completion_tokens: int | None = None
+    """Tokens of the reply as the server counted them (``usage.completion_tokens``); ``None`` if not reported."""
 
 
 class LLMError(RuntimeError):
@@ -433,11 +435,12 @@ class ChatClient:
         key = DiskCache.key(blob)
         if self.cache is not None and (hit := self.cache.get(key)) is not None:
             self.usage.cached += 1
-            return Reply(hit["text"], hit.get("finish_reason"), cached=True)
+            ct = (hit.get("usage") or {}).get("completion_tokens")
+            return Reply(hit["text"], hit.get("finish_reason"), cached=True, completion_tokens=ct)
         if key in self._inflight:
             self.usage.cached += 1
             reply = await asyncio.shield(self._inflight[key])
-            return Reply(reply.text, reply.finish_reason, cached=True)
+            return Reply(reply.text, reply.finish_reason, cached=True, completion_tokens=reply.completion_tokens)
         fut: asyncio.Future = asyncio.get_running_loop().create_future()
         self._inflight[key] = fut
         try:
@@ -523,7 +526,8 @@ class ChatClient:
                         raise LLMError(msg) from None
                 else:
                     usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
-                    pt, ct = int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
+                    reported = usage.get("completion_tokens")
+                    pt, ct = int(usage.get("prompt_tokens") or 0), int(reported or 0)
                     self.usage.prompt_tokens += pt
                     self.usage.completion_tokens += ct
                     if self.cache is not None:
@@ -531,7 +535,7 @@ class ChatClient:
                             "text": text, "finish_reason": finish, "model": data.get("model") or self.model,
                             "usage": {"prompt_tokens": pt, "completion_tokens": ct}, "created": time.time(),
                         })
-                    return Reply(text, finish)
+                    return Reply(text, finish, completion_tokens=None if reported is None else ct)
             name = type(last).__name__
             self.usage.errors[name] = self.usage.errors.get(name, 0) + 1
             if attempt == self.max_retries:
