@@ -15,7 +15,7 @@ from _source_fixture import encode
 from factory.chains.format import render_chain
 from factory.chains.llm import image_data_url
 from factory.cli import app
-from fake_llm_server import ServerConfig, make_server
+from fake_llm_server import ServerConfig, make_server, stop_server
 from trainers.benchmarks import answer_index, load_benchmark, split_inline_options
 from trainers.evaluate import (
     EndpointModel,
@@ -109,7 +109,7 @@ def test_perfect_scripted_model_scores_one_everywhere_and_the_broken_image_is_re
     try:
         run = evaluate(_cfg(bench_path, tmp_path / "perfect", endpoint=url, model="perfect"), progress=False)
     finally:
-        server.shutdown()
+        stop_server(server)
     assert run.generated == len(ANSWERS) * 4 and run.errors == 1
     errs = [json.loads(x) for x in (tmp_path / "perfect" / "errors.jsonl").read_text().splitlines()]
     assert errs[0]["id"].endswith(":broken") and errs[0]["stage"] == "image"
@@ -136,7 +136,7 @@ def test_always_option_zero_scores_the_share_of_answer_zero(bench_path, tmp_path
     try:
         run = evaluate(_cfg(bench_path, tmp_path / "zero", endpoint=url, model="zero", prompt="plain"), progress=False)
     finally:
-        server.shutdown()
+        stop_server(server)
     share = ANSWERS.count(0) / len(ANSWERS)
     for sc in run.summary["levels"]:
         assert sc["accuracy"] == pytest.approx(share)
@@ -151,7 +151,7 @@ def test_predictions_hold_the_recipe_that_reproduces_each_image(bench_path, tmp_
     try:
         evaluate(_cfg(bench_path, tmp_path / "r", endpoint=url, seed=5), progress=False)
     finally:
-        server.shutdown()
+        stop_server(server)
     rows = [json.loads(x) for x in (tmp_path / "r" / "predictions.jsonl").read_text().splitlines()]
     by_id: dict[str, set] = {}
     for r in rows:
@@ -213,12 +213,12 @@ def test_failed_requests_are_recorded_and_retried_by_the_next_run(tmp_path):
         errs = [json.loads(x) for x in (tmp_path / "run" / "errors.jsonl").read_text().splitlines()]
         assert {e["stage"] for e in errs} == {"generate"} and "gave up" in errs[0]["error"]
     finally:
-        server.shutdown()
+        stop_server(server)
     server, url, _ = make_server(ServerConfig(responder=lambda req: "<ANSWER>0<ANSWER_END>"))
     try:
         run = evaluate(_cfg(path, tmp_path / "run", limit=2), model=EndpointModel("m", url), progress=False)
     finally:
-        server.shutdown()
+        stop_server(server)
     assert run.generated == 8 and run.errors == 0
     assert (tmp_path / "run" / "errors.jsonl").read_text() == ""
 
@@ -340,3 +340,17 @@ def test_bad_inputs_fail_clearly(tmp_path, bench_path):
     assert res.exit_code == 2 and "no such file" in res.output
     res = runner.invoke(app, ["eval", "tiny", "--levels", "0.2,2", "--out", str(tmp_path / "o")])
     assert res.exit_code == 2 and "--levels" in res.output
+
+
+def test_a_duplicate_question_id_is_recorded_and_skipped_not_mixed(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = [{"qid": q, "img": {"bytes": encode(_img(i)), "path": None}, "q": f"Question number {i}?", "opts": ["a", "b"], "label": 0}
+            for i, q in enumerate(["q0", "q1", "q0"])]
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "dup.parquet")
+    m = Counting()
+    run = evaluate(_cfg(tmp_path / "dup.parquet", tmp_path / "run"), model=m, progress=False)
+    assert m.calls == 8 and run.errors == 1
+    (err,) = [json.loads(x) for x in (tmp_path / "run" / "errors.jsonl").read_text().splitlines()]
+    assert err["stage"] == "benchmark" and "--columns id=" in err["error"]

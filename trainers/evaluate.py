@@ -415,23 +415,15 @@ def evaluate(cfg: EvalConfig, *, model: Model | None = None, progress: bool = Tr
         model = open_model(cfg) if todo_any else None
     errors: list[dict[str, Any]] = []
     generated = skipped = 0
-    chunk = chunk or max(cfg.batch_size, cfg.concurrency * 2, 16)
+    chunk = chunk or max(cfg.batch_size, cfg.concurrency * 4, 16)
     bar = tqdm(total=len(bench) * len(cfg.levels), desc="eval", unit="answer", disable=not progress)
     pending: list[tuple[Any, float, Any, np.ndarray]] = []
+    inflight: list[Any] = []  # [(future, items, prompts)]: at most one chunk is being answered
 
-    def flush() -> None:
+    def write(items, prompts, outs) -> None:
         nonlocal generated
-        if not pending:
-            return
-        prompts = [make_prompt(cfg.prompt, s.question, s.choices, cfg.prompts_dir) for s, _, _, _ in pending]
-        try:
-            outs = model.generate([im for _, _, _, im in pending], prompts)
-            if len(outs) != len(pending):
-                raise RuntimeError(f"the model returned {len(outs)} answers for {len(pending)} prompts")
-        except Exception as exc:  # noqa: BLE001 - the whole call failed: record every item
-            outs = [exc] * len(pending)
         lines = []
-        for (s, level, recipe, _), prompt, g in zip(pending, prompts, outs):
+        for (s, level, recipe, _), g in zip(items, outs):
             if isinstance(g, BaseException):
                 errors.append({"id": s.id, "level": level, "stage": "generate", "error": f"{type(g).__name__}: {g}"[:500]})
                 continue
@@ -444,40 +436,75 @@ def evaluate(cfg: EvalConfig, *, model: Model | None = None, progress: bool = Tr
                 **score_output(g.text, s, level, recipe),
             }
             lines.append(json.dumps(row, ensure_ascii=False) + "\n")
-        if lines:
+        if lines:  # whole lines, flushed and synced: a kill leaves at most one torn line (cut off on resume)
             with open(pred_path, "a", encoding="utf-8") as f:
                 f.write("".join(lines))
                 f.flush()
                 os.fsync(f.fileno())
         generated += len(lines)
-        bar.update(len(pending))
+        bar.update(len(items))
+
+    def drain() -> None:
+        if not inflight:
+            return
+        fut, items, prompts = inflight.pop()
+        try:
+            outs = fut.result()
+            if len(outs) != len(items):
+                raise RuntimeError(f"the model returned {len(outs)} answers for {len(items)} prompts")
+        except Exception as exc:  # noqa: BLE001 - the whole call failed: record every item
+            outs = [exc] * len(items)
+        write(items, prompts, outs)
+
+    def submit() -> None:
+        # The model answers one chunk in a worker thread while this thread degrades the next
+        # one (image work overlaps generation, for endpoints and local models alike).
+        if not pending:
+            return
+        items = list(pending)
         pending.clear()
+        prompts = [make_prompt(cfg.prompt, s.question, s.choices, cfg.prompts_dir) for s, _, _, _ in items]
+        drain()
+        inflight.append((pool.submit(model.generate, [im for _, _, _, im in items], prompts), items, prompts))
+
+    from concurrent.futures import ThreadPoolExecutor
 
     from factory.degrade import render
 
-    for s in bench:
-        levels = [lv for lv in cfg.levels if (s.id, lv) not in done]
-        skipped += len(cfg.levels) - len(levels)
-        bar.update(len(cfg.levels) - len(levels))
-        if not levels:
-            continue
-        try:
-            image = s.load_image()
-        except Exception as exc:  # noqa: BLE001 - a bad image skips that question only
-            errors.append({"id": s.id, "level": None, "stage": "image", "error": str(exc)[:500]})
-            bar.update(len(levels))
-            continue
-        for lv in levels:
-            recipe = eval_recipe(s.id, lv, cfg.seed, cfg.only)
-            try:
-                im = image if recipe is None else render(image, recipe)
-            except Exception as exc:  # noqa: BLE001
-                errors.append({"id": s.id, "level": lv, "stage": "degrade", "error": f"{type(exc).__name__}: {exc}"[:500]})
+    pool = ThreadPoolExecutor(1, thread_name_prefix="eval-generate")
+    seen: set[str] = set()
+    try:
+        for s in bench:
+            if s.id in seen:
+                errors.append({"id": s.id, "level": None, "stage": "benchmark",
+                               "error": "duplicate question id (skipped); map a unique id column with --columns id=COL"})
                 continue
-            pending.append((s, lv, recipe, im))
-            if len(pending) >= chunk:
-                flush()
-    flush()
+            seen.add(s.id)
+            levels = [lv for lv in cfg.levels if (s.id, lv) not in done]
+            skipped += len(cfg.levels) - len(levels)
+            bar.update(len(cfg.levels) - len(levels))
+            if not levels:
+                continue
+            try:
+                image = s.load_image()
+            except Exception as exc:  # noqa: BLE001 - a bad image skips that question only
+                errors.append({"id": s.id, "level": None, "stage": "image", "error": str(exc)[:500]})
+                bar.update(len(levels))
+                continue
+            for lv in levels:
+                recipe = eval_recipe(s.id, lv, cfg.seed, cfg.only)
+                try:
+                    im = image if recipe is None else render(image, recipe)
+                except Exception as exc:  # noqa: BLE001
+                    errors.append({"id": s.id, "level": lv, "stage": "degrade", "error": f"{type(exc).__name__}: {exc}"[:500]})
+                    continue
+                pending.append((s, lv, recipe, im))
+                if len(pending) >= chunk:
+                    submit()
+        submit()
+        drain()
+    finally:
+        pool.shutdown(wait=not inflight, cancel_futures=True)
     bar.close()
     _atomic_write(out / "errors.jsonl", "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in errors))
     if errors:
