@@ -354,3 +354,68 @@ def test_a_duplicate_question_id_is_recorded_and_skipped_not_mixed(tmp_path):
     assert m.calls == 8 and run.errors == 1
     (err,) = [json.loads(x) for x in (tmp_path / "run" / "errors.jsonl").read_text().splitlines()]
     assert err["stage"] == "benchmark" and "--columns id=" in err["error"]
+
+
+def test_resume_with_a_larger_limit_and_fewer_levels_opens_the_model_and_summarizes_this_run(tmp_path):
+    path = make_bench(tmp_path / "b")
+    evaluate(_cfg(path, tmp_path / "run", limit=2), model=Counting(), progress=False)
+    # 8 rows on disk; now 4 questions at clean only: 2 new answers although len(done) > 4 x 1
+    opened = []
+
+    import trainers.evaluate as ev
+
+    real = ev.open_model
+    ev.open_model = lambda cfg: opened.append(cfg) or Counting()
+    try:
+        run = evaluate(_cfg(path, tmp_path / "run", limit=4, levels=(0.0,)), progress=False)
+        assert len(opened) == 1 and run.generated == 2 and run.skipped == 2
+        again = evaluate(_cfg(path, tmp_path / "run", limit=4, levels=(0.0,)), progress=False)
+        assert len(opened) == 1 and again.generated == 0  # a finished run never loads the model
+    finally:
+        ev.open_model = real
+    (only,) = run.summary["levels"]
+    assert only["level"] == 0.0 and only["n"] == 4  # the degraded rows of the first run are not in this summary
+
+
+def test_drop_from_clean_pairs_the_questions_answered_at_both_levels():
+    rows = [_row(0.0, None, [], correct=1.0) | {"id": "a"}, _row(0.0, None, [], correct=0.0) | {"id": "b"},
+            _row(0.9, "lens blur", [], correct=0.0) | {"id": "a"}]  # b was never answered at 0.9 (interrupted)
+    sc = {s["level"]: s for s in summarize(rows)["levels"]}
+    assert sc[0.0]["accuracy"] == 0.5 and sc[0.9]["accuracy"] == 0.0
+    assert sc[0.9]["drop"] == 1.0 and sc[0.9]["drop_n"] == 1  # not 0.5 - 0.0 over different questions
+
+
+def test_rows_that_cannot_be_asked_are_recorded_not_scored(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    img = {"bytes": encode(_img(0)), "path": None}
+    base = {"image": img, "question": "Which?", "hint": "nan"}
+    pq.write_table(pa.Table.from_pylist([
+        {**base, "index": 1, "A": "x", "B": "y", "C": None, "D": "z", "answer": "D"},   # gap before D: still z
+        {**base, "index": 2, "A": "x", "B": "y", "C": None, "D": None, "answer": "D"},  # D is empty
+        {**base, "index": 3, "A": "x", "B": "nan", "C": None, "D": None, "answer": "A"},  # "nan" cell is empty
+    ]), tmp_path / "cols.parquet")
+    items = list(load_benchmark(str(tmp_path / "cols.parquet"), options="columns", answer="letter"))
+    assert items[0].choices == ["x", "y", "z"] and items[0].answer_text == "z" and items[0].question == "Which?"
+    assert items[1].id == "cols:2" and "names none of the options" in items[1].error
+    assert items[2].choices == ["x"]
+    with open(tmp_path / "lists.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["id", "image", "question", "choices", "answer"])
+        w.writerow(["ok", "img.png", "Q?", "['x', 'y']", "1"])
+        w.writerow(["bad", "img.png", "Q?", "x and y", "1"])
+    from PIL import Image
+
+    Image.fromarray(_img(0)).save(tmp_path / "img.png")
+    ok, bad = list(load_benchmark(str(tmp_path / "lists.csv"), answer="index"))
+    assert ok.choices == ["x", "y"] and ok.answer_text == "y"
+    assert bad.id == "lists:bad" and "not a list" in bad.error
+    m = Counting()
+    run = evaluate(EvalConfig(model="m", out=str(tmp_path / "run"), benchmark=str(tmp_path / "lists.csv"),
+                              answer_format="index"), model=m, progress=False)
+    assert m.calls == 4 and run.errors == 1 and run.summary["levels"][0]["n"] == 1
+    (err,) = [json.loads(x) for x in (tmp_path / "run" / "errors.jsonl").read_text().splitlines()]
+    assert err["stage"] == "benchmark" and err["id"] == "lists:bad"
+    with pytest.raises(ValueError, match="two decimals"):
+        EvalConfig(model="m", levels=(0.0, 0.004))

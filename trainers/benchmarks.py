@@ -27,10 +27,11 @@ from __future__ import annotations
 import base64
 import binascii
 import math
+import json
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterator, Mapping, NamedTuple
 
 from factory.sources import Sample, normalize_split
 
@@ -234,7 +235,34 @@ def split_inline_options(text: str) -> tuple[str, list[str]]:
 
 
 def _missing(v: Any) -> bool:
-    return v is None or (isinstance(v, float) and math.isnan(v)) or (isinstance(v, str) and not v.strip())
+    """Empty cells: ``None``, NaN, blank text, and the text ``nan`` (pandas-exported parquet/TSV
+    files, e.g. MMBench's unused option and hint cells)."""
+    return v is None or (isinstance(v, float) and math.isnan(v)) or (isinstance(v, str) and v.strip().lower() in ("", "nan"))
+
+
+def _as_list(value: Any, what: str) -> list[Any]:
+    """A list cell; text holding a JSON or Python list (CSV/TSV exports) is parsed."""
+    if isinstance(value, str):
+        import ast
+
+        text = value.strip()
+        try:
+            value = json.loads(text)
+        except ValueError:
+            try:
+                value = ast.literal_eval(text)
+            except (ValueError, SyntaxError):
+                raise ValueError(f"{what} {text[:60]!r} is text, not a list") from None
+    if isinstance(value, (list, tuple)) or (hasattr(value, "tolist") and not isinstance(value, (str, bytes))):
+        return list(value.tolist() if hasattr(value, "tolist") else value)
+    raise ValueError(f"{what} {value!r} is not a list")
+
+
+class BadRow(NamedTuple):
+    """A benchmark row that cannot be asked (recorded by evaluation, never scored)."""
+
+    id: str
+    error: str
 
 
 def answer_index(raw: Any, choices: list[str], fmt: str = "auto") -> int | None:
@@ -313,7 +341,9 @@ class Benchmark:
     def describe(self) -> dict[str, Any]:
         return {**self.spec.describe(), "split": self.split, "rows": len(self)}
 
-    def __iter__(self) -> Iterator[Sample]:
+    def __iter__(self) -> Iterator[Sample | BadRow]:
+        """Samples in row order; a row that cannot be asked (no image column value, an answer that
+        names no option, a malformed options cell) comes as a :class:`BadRow` instead."""
         if self._demo is not None:
             for i, s in enumerate(self._demo):
                 if self.limit is not None and i >= self.limit:
@@ -323,40 +353,72 @@ class Benchmark:
         for i, row in enumerate(self.ds):
             if self.limit is not None and i >= self.limit:
                 return
-            yield self.row_sample(i, row)
+            try:
+                yield self.row_sample(i, row)
+            except ValueError as exc:
+                yield BadRow(self._id(i, row), f"row {i}: {exc}")
+
+    def _id(self, i: int, row: Mapping[str, Any]) -> str:
+        c = self.spec.columns
+        sid = row.get(c["id"]) if "id" in c else next((row[k] for k in _ID_COLUMNS if k in row and not _missing(row[k])), None)
+        return f"{self.spec.name}:{'#' + str(i) if _missing(sid) else sid}"
+
+    def _options(self, row: Mapping[str, Any], question: str) -> tuple[str, list[str], dict[str, int]]:
+        """``(question, options, letter → index)``; the letters are the option columns' names."""
+        spec, c = self.spec, self.spec.columns
+        if spec.options == "inline":
+            question, choices = split_inline_options(question)
+            return question, choices, {}
+        if spec.options == "columns":
+            present = [k for k in spec.option_columns if k in row and not _missing(row[k])]
+            return question, [str(row[k]).strip() for k in present], {k.upper(): i for i, k in enumerate(present)}
+        raw = row.get(c.get("choices", "choices"))
+        if _missing(raw):
+            return question, [], {}
+        choices = _as_list(raw, "options")
+        empty = [i for i, x in enumerate(choices) if _missing(x)]
+        if empty:
+            raise ValueError(f"option {empty[0]} of {choices!r} is empty; fix the row or drop it")
+        return question, [str(x).strip() for x in choices], {}
 
     def row_sample(self, i: int, row: Mapping[str, Any]) -> Sample:
+        """The :class:`Sample` of row ``i``; ``ValueError`` naming the problem for a row that
+        cannot be asked."""
         spec, c = self.spec, self.spec.columns
         question = "" if _missing(row.get(c.get("question", "question"))) else str(row[c.get("question", "question")])
         for pat in spec.strip:
             question = re.sub(pat, "\n", question).strip()
-        if spec.options == "inline":
-            question, choices = split_inline_options(question)
-        elif spec.options == "columns":
-            choices = [str(row[k]).strip() for k in spec.option_columns if k in row and not _missing(row[k])]
-        else:
-            raw_choices = row.get(c.get("choices", "choices"))
-            choices = [] if _missing(raw_choices) else [str(x) for x in raw_choices]
+        question, choices, letters = self._options(row, question)
         hint = row.get(c.get("hint", "hint"))
         if not _missing(hint):
             question = f"{str(hint).strip()}\n{question}"
         raw = row.get(c.get("answer", "answer"))
         if choices:
-            idx = answer_index(raw, choices, spec.answer)
-            answer, answer_text = (str(idx), choices[idx]) if idx is not None else ("", "")
+            key = str(raw).strip().strip("().").upper() if isinstance(raw, str) else None
+            if letters and spec.answer in ("letter", "auto") and key in letters:
+                idx = letters[key]  # the column named by the letter, even when an earlier column is empty
+            elif letters and spec.answer == "letter" and key and len(key) == 1:
+                idx = None
+            else:
+                idx = answer_index(raw, choices, spec.answer)
+            if idx is None:
+                raise ValueError(
+                    f"answer {raw!r} names none of the options {choices!r} (answer format {spec.answer}); "
+                    "check --answer-format and the option columns (--options)"
+                )
+            answer, answer_text = str(idx), choices[idx]
         else:
             answer = answer_text = "" if _missing(raw) else str(raw).strip()
-        sid = row.get(c["id"]) if "id" in c else next((row[k] for k in _ID_COLUMNS if k in row and not _missing(row[k])), None)
         da = row.get(c.get("direct_answers", "direct_answers"))
         return Sample(
-            id=f"{spec.name}:{i if _missing(sid) else sid}",
+            id=self._id(i, row),
             question=question,
             choices=choices,
             answer=answer,
             answer_text=answer_text,
             image=_image_cell(row.get(c.get("image", "image")), self._base),
             split=self.split,
-            direct_answers=[] if _missing(da) else [str(a) for a in da],
+            direct_answers=[] if _missing(da) else [str(a) for a in _as_list(da, "direct answers")],
         )
 
 

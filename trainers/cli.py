@@ -144,6 +144,7 @@ def eval_cmd(
     batch_size: int = typer.Option(8, "--batch-size", help="Questions per generation batch (transformers)."),
     concurrency: int = typer.Option(8, "--concurrency", help="Requests in flight (endpoint)."),
     max_new_tokens: int = typer.Option(1024, "--max-new-tokens"),
+    max_pixels: int = typer.Option(448 * 448, "--max-pixels", help="Image budget of transformers models (as in training)."),
     backend: str = typer.Option("auto", "--backend", help="auto, unsloth or hf (transformers models)."),
     name: Optional[str] = typer.Option(None, "--name", help="Label of the run in tables and plots."),
 ) -> None:
@@ -155,10 +156,11 @@ def eval_cmd(
             model=model, out=str(out), benchmark=benchmark, split=split, columns=columns, options=options,
             answer_format=answer_format, config_name=config_name, endpoint=endpoint, prompt=prompt,
             prompts_dir=str(prompts_dir) if prompts_dir else None, levels=levels, seed=seed, only=only, limit=limit,
-            batch_size=batch_size, concurrency=concurrency, max_new_tokens=max_new_tokens, backend=backend, name=name,
+            batch_size=batch_size, concurrency=concurrency, max_new_tokens=max_new_tokens, max_pixels=max_pixels,
+            backend=backend, name=name,
         )
         run = evaluate(cfg)
-    except ValueError as exc:
+    except (ValueError, OSError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     typer.echo(run.table())
@@ -167,7 +169,10 @@ def eval_cmd(
         f"({run.seconds:.1f} s); outputs in {run.out} (summary.md, summary.csv, breakdown.csv, accuracy_vs_intensity.png)"
     )
     if run.errors:
-        typer.echo(f"failed questions are listed in {run.out / 'errors.jsonl'}; run the same command again to retry them.")
+        typer.echo(
+            f"failures are listed in {run.out / 'errors.jsonl'} (rows that cannot be asked, unreadable images, failed "
+            "answers); run the same command again to retry the failed answers."
+        )
 
 
 def eval_compare_cmd(

@@ -104,7 +104,11 @@ class EvalConfig:
     def __post_init__(self) -> None:
         if isinstance(self.levels, str):
             self.levels = parse_levels(self.levels)
-        self.levels = tuple(sorted({round(float(x), 2) for x in self.levels}))
+        levels = [float(x) for x in self.levels]
+        odd = [x for x in levels if x == x and abs(round(x, 2) - x) > 1e-9]
+        if odd:
+            raise ValueError(f"--levels {odd[0]!r}: intensities have two decimals (the engine rounds them); use e.g. 0.23.")
+        self.levels = tuple(sorted({round(x, 2) for x in levels}))
         if isinstance(self.only, str):
             self.only = tuple(x.strip() for x in self.only.split(",") if x.strip())
         elif self.only is not None:
@@ -410,9 +414,7 @@ def evaluate(cfg: EvalConfig, *, model: Model | None = None, progress: bool = Tr
     pred_path = out / "predictions.jsonl"
     done = {(r["id"], round(float(r["level"]), 2)) for r in _read_jsonl(pred_path, repair=True)}
     _atomic_write(out / "run.json", json.dumps({"config": cfg.to_dict(), "benchmark": desc, "label": cfg.label}, indent=2) + "\n")
-    if model is None:
-        todo_any = len(done) < len(bench) * len(cfg.levels)
-        model = open_model(cfg) if todo_any else None
+    models = [model]  # opened at the first answer to generate: a finished run never loads it
     errors: list[dict[str, Any]] = []
     generated = skipped = 0
     chunk = chunk or max(cfg.batch_size, cfg.concurrency * 4, 16)
@@ -429,12 +431,16 @@ def evaluate(cfg: EvalConfig, *, model: Model | None = None, progress: bool = Tr
                 continue
             if isinstance(g, str):
                 g = Generation(g)
-            row = {
-                "id": s.id, "level": level, "question": s.question, "choices": s.choices, "answer": s.answer,
-                "answer_text": s.answer_text, "recipe": recipe.to_dict() if recipe is not None else None,
-                "prompt": cfg.prompt, "output": g.text, "output_tokens": g.tokens,
-                **score_output(g.text, s, level, recipe),
-            }
+            try:
+                row = {
+                    "id": s.id, "level": level, "question": s.question, "choices": s.choices, "answer": s.answer,
+                    "answer_text": s.answer_text, "recipe": recipe.to_dict() if recipe is not None else None,
+                    "prompt": cfg.prompt, "output": g.text, "output_tokens": g.tokens,
+                    **score_output(str(g.text), s, level, recipe),
+                }
+            except Exception as exc:  # noqa: BLE001 - an output the scorer cannot read fails that answer only
+                errors.append({"id": s.id, "level": level, "stage": "score", "error": f"{type(exc).__name__}: {exc}"[:500]})
+                continue
             lines.append(json.dumps(row, ensure_ascii=False) + "\n")
         if lines:  # whole lines, flushed and synced: a kill leaves at most one torn line (cut off on resume)
             with open(pred_path, "a", encoding="utf-8") as f:
@@ -461,11 +467,21 @@ def evaluate(cfg: EvalConfig, *, model: Model | None = None, progress: bool = Tr
         # one (image work overlaps generation, for endpoints and local models alike).
         if not pending:
             return
-        items = list(pending)
+        items, prompts = [], []
+        for it in pending:
+            try:
+                prompts.append(make_prompt(cfg.prompt, it[0].question, it[0].choices, cfg.prompts_dir))
+                items.append(it)
+            except Exception as exc:  # noqa: BLE001 - e.g. a template error on one odd question
+                errors.append({"id": it[0].id, "level": it[1], "stage": "prompt", "error": f"{type(exc).__name__}: {exc}"[:500]})
+                bar.update(1)
         pending.clear()
-        prompts = [make_prompt(cfg.prompt, s.question, s.choices, cfg.prompts_dir) for s, _, _, _ in items]
+        if not items:
+            return
         drain()
-        inflight.append((pool.submit(model.generate, [im for _, _, _, im in items], prompts), items, prompts))
+        if models[0] is None:
+            models[0] = open_model(cfg)
+        inflight.append((pool.submit(models[0].generate, [im for _, _, _, im in items], prompts), items, prompts))
 
     from concurrent.futures import ThreadPoolExecutor
 
@@ -474,10 +490,17 @@ def evaluate(cfg: EvalConfig, *, model: Model | None = None, progress: bool = Tr
     pool = ThreadPoolExecutor(1, thread_name_prefix="eval-generate")
     seen: set[str] = set()
     try:
+        from .benchmarks import BadRow
+
         for s in bench:
+            if isinstance(s, BadRow):
+                errors.append({"id": s.id, "level": None, "stage": "benchmark", "error": s.error[:500]})
+                bar.update(len(cfg.levels))
+                continue
             if s.id in seen:
                 errors.append({"id": s.id, "level": None, "stage": "benchmark",
-                               "error": "duplicate question id (skipped); map a unique id column with --columns id=COL"})
+                               "error": "duplicate question id: only its first row is asked; map a unique id column with --columns id=COL"})
+                bar.update(len(cfg.levels))
                 continue
             seen.add(s.id)
             levels = [lv for lv in cfg.levels if (s.id, lv) not in done]
@@ -508,8 +531,9 @@ def evaluate(cfg: EvalConfig, *, model: Model | None = None, progress: bool = Tr
     bar.close()
     _atomic_write(out / "errors.jsonl", "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in errors))
     if errors:
-        log.warning("%d questions failed; see %s (a re-run retries them)", len(errors), out / "errors.jsonl")
-    summary = write_reports(out)
+        log.warning("%d failures (bad rows or images, failed answers); see %s. A re-run retries failed answers.",
+                    len(errors), out / "errors.jsonl")
+    summary = write_reports(out, scope=(seen, cfg.levels))
     return EvalRun(out, generated, skipped, len(errors), summary, time.perf_counter() - t0)
 
 
@@ -570,15 +594,14 @@ def summarize(rows: Sequence[Mapping[str, Any]], label: str = "") -> dict[str, A
     by_level: dict[float, list] = {}
     for r in rows:
         by_level.setdefault(round(float(r["level"]), 2), []).append(r)
-    levels = []
-    clean = None
-    for lv in sorted(by_level):
-        sc = {"level": lv, "name": level_name(lv), **level_scores(by_level[lv])}
-        if lv == 0:
-            clean = sc["accuracy"]
-        levels.append(sc)
+    levels = [{"level": lv, "name": level_name(lv), **level_scores(by_level[lv])} for lv in sorted(by_level)]
+    clean_by_id = {r["id"]: float(r["correct"]) for r in by_level.get(0.0, [])}
     for sc in levels:
-        sc["drop"] = None if clean is None or sc["accuracy"] is None else clean - sc["accuracy"]
+        # over the questions answered both clean and at this level (an interrupted run may hold
+        # more clean answers than degraded ones)
+        pairs = [(clean_by_id[r["id"]], float(r["correct"])) for r in by_level[sc["level"]] if r["id"] in clean_by_id]
+        sc["drop"] = sum(c - x for c, x in pairs) / len(pairs) if pairs else None
+        sc["drop_n"] = len(pairs)
     breakdown = []
     for key in ("degradation", "stage"):
         groups: dict[tuple[str, float], list] = {}
@@ -647,18 +670,30 @@ def _breakdown_markdown(summary: Mapping[str, Any], by: str) -> str:
     return "\n".join(lines)
 
 
-def load_run(run_dir: str | Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """``(run.json, predictions)`` of a run folder; ``ValueError`` when it is not one."""
+def load_run(run_dir: str | Path, scope: tuple[Iterable[str], Iterable[float]] | None = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """``(run.json, predictions)`` of a run folder; ``ValueError`` when it is not one.
+
+    Only the levels of the run's last configuration are kept (a folder can hold answers at levels
+    a later run no longer asks for); ``scope = (ids, levels)`` narrows the rows further."""
     d = Path(run_dir)
     if not (d / "run.json").is_file():
         raise ValueError(f"{d}: not an evaluation run (no run.json); pass a folder written by `robust-r1 eval`.")
-    return json.loads((d / "run.json").read_text()), _read_jsonl(d / "predictions.jsonl")
+    meta = json.loads((d / "run.json").read_text())
+    rows = _read_jsonl(d / "predictions.jsonl")
+    levels = {round(float(x), 2) for x in meta.get("config", {}).get("levels") or []}
+    if levels:
+        rows = [r for r in rows if round(float(r["level"]), 2) in levels]
+    if scope is not None:
+        ids, lv = set(scope[0]), {round(float(x), 2) for x in scope[1]}
+        rows = [r for r in rows if r["id"] in ids and round(float(r["level"]), 2) in lv]
+    return meta, rows
 
 
-def write_reports(run_dir: str | Path) -> dict[str, Any]:
-    """(Re)write ``summary.md/.csv/.json``, ``breakdown.csv`` and the plot of a run folder."""
+def write_reports(run_dir: str | Path, scope: tuple[Iterable[str], Iterable[float]] | None = None) -> dict[str, Any]:
+    """(Re)write ``summary.md/.csv/.json``, ``breakdown.csv`` and the plot of a run folder
+    (``scope = (ids, levels)``: the questions and levels of the run that just ended)."""
     d = Path(run_dir)
-    meta, rows = load_run(d)
+    meta, rows = load_run(d, scope)
     summary = summarize(rows, meta.get("label", d.name))
     cfg = meta.get("config", {})
     bench = meta.get("benchmark", {})
