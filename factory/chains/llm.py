@@ -24,7 +24,6 @@ import asyncio
 import base64
 import email.utils
 import hashlib
-import io
 import json
 import logging
 import os
