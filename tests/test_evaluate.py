@@ -419,3 +419,12 @@ def test_rows_that_cannot_be_asked_are_recorded_not_scored(tmp_path):
     assert err["stage"] == "benchmark" and err["id"] == "lists:bad"
     with pytest.raises(ValueError, match="two decimals"):
         EvalConfig(model="m", levels=(0.0, 0.004))
+
+
+def test_a_run_that_never_answered_does_not_lock_its_folder(tmp_path):
+    path = make_bench(tmp_path / "b")
+    res = runner.invoke(app, ["eval", str(tmp_path / "no-such-model"), "--benchmark", str(path), "--columns", COLUMNS,
+                              "--out", str(tmp_path / "run"), "--limit", "1"])
+    assert res.exit_code == 2 and "no-such-model" in res.output
+    run = evaluate(_cfg(path, tmp_path / "run", limit=1), model=Counting(), progress=False)
+    assert run.generated == 4

@@ -410,9 +410,10 @@ def evaluate(cfg: EvalConfig, *, model: Model | None = None, progress: bool = Tr
     out.mkdir(parents=True, exist_ok=True)
     desc = bench.describe()
     desc.pop("rows", None)
-    _check_run(out, cfg, desc)
     pred_path = out / "predictions.jsonl"
     done = {(r["id"], round(float(r["level"]), 2)) for r in _read_jsonl(pred_path, repair=True)}
+    if done:  # a folder without answers (e.g. a mistyped model name failed to load) is reused freely
+        _check_run(out, cfg, desc)
     _atomic_write(out / "run.json", json.dumps({"config": cfg.to_dict(), "benchmark": desc, "label": cfg.label}, indent=2) + "\n")
     models = [model]  # opened at the first answer to generate: a finished run never loads it
     errors: list[dict[str, Any]] = []
@@ -528,7 +529,7 @@ def evaluate(cfg: EvalConfig, *, model: Model | None = None, progress: bool = Tr
         drain()
     finally:
         pool.shutdown(wait=not inflight, cancel_futures=True)
-    bar.close()
+        bar.close()
     _atomic_write(out / "errors.jsonl", "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in errors))
     if errors:
         log.warning("%d failures (bad rows or images, failed answers); see %s. A re-run retries failed answers.",

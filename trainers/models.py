@@ -205,7 +205,8 @@ def load_for_inference(model_path: str, *, backend: str = "auto"):
         model = PeftModel.from_pretrained(base, str(path))
         processor = AutoProcessor.from_pretrained(str(path))
         return model.eval(), processor
-    if not path.exists() and "/" not in model_path:
+    looks_local = path.is_absolute() or model_path.startswith((".", "~")) or model_path.count("/") != 1
+    if not path.exists() and looks_local:
         raise ValueError(f"{model_path}: no such folder; pass a local model folder or a Hub id (user/name).")
     model = AutoModelForImageTextToText.from_pretrained(model_path, dtype=_dtype())
     processor = AutoProcessor.from_pretrained(model_path)
