@@ -339,8 +339,9 @@ class AOKVQASource:
         return {"name": "aokvqa", "dataset": self.spec, "split": self.split}
 
 
-def parse_columns(text: str | Mapping[str, str] | None) -> dict[str, str]:
-    """``"image=img,question=q"`` → ``{"image": "img", "question": "q"}`` (TARGET=SOURCE)."""
+def parse_columns(text: str | Mapping[str, str] | None, targets: tuple[str, ...] = TARGETS) -> dict[str, str]:
+    """``"image=img,question=q"`` → ``{"image": "img", "question": "q"}`` (TARGET=SOURCE; every
+    TARGET must be one of ``targets``)."""
     if isinstance(text, Mapping):
         items = [f"{k}={v}" for k, v in text.items()]
     else:
@@ -352,8 +353,8 @@ def parse_columns(text: str | Mapping[str, str] | None) -> dict[str, str]:
         if "=" not in item:
             raise ValueError(f"--columns {item.strip()!r}: expected TARGET=SOURCE pairs, e.g. --columns image=img,question=q.")
         k, v = (x.strip() for x in item.split("=", 1))
-        if k not in TARGETS:
-            raise ValueError(f"--columns {k!r}: unknown target; targets are {', '.join(TARGETS)}.")
+        if k not in targets:
+            raise ValueError(f"--columns {k!r}: unknown target; targets are {', '.join(targets)}.")
         if not v:
             raise ValueError(f"--columns {k}=: name the source column after '='.")
         out[k] = v

@@ -141,28 +141,14 @@ PRESETS: dict[str, BenchmarkSpec] = {
 """The paper's benchmarks (MMMB, MMStar, RealWorldQA) plus MMBench, A-OKVQA val and the offline demo."""
 
 
+MAPPING_TARGETS = ("id", "image", "question", "choices", "answer", "hint", "direct_answers")
+
+
 def parse_mapping(text: str | Mapping[str, str] | None) -> dict[str, str]:
     """``"image=img,question=q"`` → ``{"image": "img", "question": "q"}``; targets are checked."""
-    targets = ("id", "image", "question", "choices", "answer", "hint", "direct_answers")
-    if isinstance(text, Mapping):
-        pairs = list(text.items())
-    else:
-        pairs = []
-        for item in (text or "").split(","):
-            if not item.strip():
-                continue
-            if "=" not in item:
-                raise ValueError(f"--columns {item.strip()!r}: expected TARGET=SOURCE pairs, e.g. --columns image=img,question=q.")
-            k, v = item.split("=", 1)
-            pairs.append((k.strip(), v.strip()))
-    out = {}
-    for k, v in pairs:
-        if k not in targets:
-            raise ValueError(f"--columns {k!r}: unknown target; targets are {', '.join(targets)}.")
-        if not v:
-            raise ValueError(f"--columns {k}=: name the source column after '='.")
-        out[k] = v
-    return out
+    from factory.sources import parse_columns
+
+    return parse_columns(text, MAPPING_TARGETS)
 
 
 def resolve_spec(
