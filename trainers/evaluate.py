@@ -421,9 +421,9 @@ def evaluate(cfg: EvalConfig, *, model: Model | None = None, progress: bool = Tr
     chunk = chunk or max(cfg.batch_size, cfg.concurrency * 4, 16)
     bar = tqdm(total=len(bench) * len(cfg.levels), desc="eval", unit="answer", disable=not progress)
     pending: list[tuple[Any, float, Any, np.ndarray]] = []
-    inflight: list[Any] = []  # [(future, items, prompts)]: at most one chunk is being answered
+    inflight: list[Any] = []  # [(future, items)]: at most one chunk is being answered
 
-    def write(items, prompts, outs) -> None:
+    def write(items, outs) -> None:
         nonlocal generated
         lines = []
         for (s, level, recipe, _), g in zip(items, outs):
@@ -454,14 +454,14 @@ def evaluate(cfg: EvalConfig, *, model: Model | None = None, progress: bool = Tr
     def drain() -> None:
         if not inflight:
             return
-        fut, items, prompts = inflight.pop()
+        fut, items = inflight.pop()
         try:
             outs = fut.result()
             if len(outs) != len(items):
                 raise RuntimeError(f"the model returned {len(outs)} answers for {len(items)} prompts")
         except Exception as exc:  # noqa: BLE001 - the whole call failed: record every item
             outs = [exc] * len(items)
-        write(items, prompts, outs)
+        write(items, outs)
 
     def submit() -> None:
         # The model answers one chunk in a worker thread while this thread degrades the next
@@ -482,7 +482,7 @@ def evaluate(cfg: EvalConfig, *, model: Model | None = None, progress: bool = Tr
         drain()
         if models[0] is None:
             models[0] = open_model(cfg)
-        inflight.append((pool.submit(models[0].generate, [im for _, _, _, im in items], prompts), items, prompts))
+        inflight.append((pool.submit(models[0].generate, [im for _, _, _, im in items], prompts), items))
 
     from concurrent.futures import ThreadPoolExecutor
 
