@@ -33,6 +33,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator, Mapping, NamedTuple
 
+from factory.chains.answers import option_index
 from factory.sources import Sample, normalize_split
 
 OPTION_LAYOUTS = ("list", "columns", "inline")
@@ -252,24 +253,11 @@ class BadRow(NamedTuple):
 
 
 def answer_index(raw: Any, choices: list[str], fmt: str = "auto") -> int | None:
-    """The 0-based option ``raw`` names under ``fmt`` (``None`` when it names none)."""
-    n = len(choices)
+    """The 0-based option ``raw`` names under ``fmt`` (``None`` when it names none): the shared
+    resolver :func:`factory.chains.answers.option_index`, after dropping empty cells (``nan`` too)."""
     if _missing(raw) or isinstance(raw, bool):
         return None
-    s = str(raw).strip()
-    idx: int | None = None
-    if fmt in ("index", "auto") and isinstance(raw, (int, float)) and not isinstance(raw, bool):
-        idx = int(raw) if float(raw).is_integer() else None
-    elif fmt == "index" and re.fullmatch(r"-?\d+", s):
-        idx = int(s)
-    elif fmt == "letter" or (fmt == "auto" and re.fullmatch(r"\(?[A-Za-z]\)?\.?", s) and s not in choices):
-        m = re.fullmatch(r"\(?([A-Za-z])\)?\.?", s)
-        idx = ord(m.group(1).upper()) - ord("A") if m else None
-    elif s in choices:
-        idx = choices.index(s)
-    elif fmt == "auto" and re.fullmatch(r"\d+", s):
-        idx = int(s)
-    return idx if idx is not None and 0 <= idx < n else None
+    return option_index(raw, choices, fmt)
 
 
 def _image_cell(value: Any, base: Path | None) -> Any:
