@@ -362,7 +362,7 @@ def test_resume_with_a_larger_limit_and_fewer_levels_opens_the_model_and_summari
     # 8 rows on disk; now 4 questions at clean only: 2 new answers although len(done) > 4 x 1
     opened = []
 
-    import trainers.evaluate as ev
+    import trainers.eval.runner as ev
 
     real = ev.open_model
     ev.open_model = lambda cfg: opened.append(cfg) or Counting()

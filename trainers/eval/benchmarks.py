@@ -16,7 +16,7 @@ base64 text (VLMEvalKit TSVs).
 
 ::
 
-    from trainers.benchmarks import load_benchmark
+    from trainers.eval.benchmarks import load_benchmark
     bench = load_benchmark("mmstar", limit=100)             # a preset (Hub, needs the network)
     bench = load_benchmark("my.parquet", columns="image=img,question=q,choices=opts,answer=label")
     for s in bench: s.question, s.choices, s.answer
@@ -26,15 +26,32 @@ from __future__ import annotations
 
 import base64
 import binascii
-import math
 import json
+import math
 import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterator, Mapping, NamedTuple
+from typing import Any, NamedTuple
 
 from factory.chains.answers import option_index
+from factory.errors import ConfigError
 from factory.sources import Sample, normalize_split
+
+__all__ = [
+    "ANSWER_FORMATS",
+    "MAPPING_TARGETS",
+    "OPTION_LAYOUTS",
+    "PRESETS",
+    "BadRow",
+    "Benchmark",
+    "BenchmarkSpec",
+    "answer_index",
+    "load_benchmark",
+    "parse_mapping",
+    "resolve_spec",
+    "split_inline_options",
+]
 
 OPTION_LAYOUTS = ("list", "columns", "inline")
 _ID_COLUMNS = ("id", "index", "question_id", "qid")
@@ -66,10 +83,13 @@ class BenchmarkSpec:
     about: str = ""
 
     def validate(self) -> None:
+        """:class:`factory.errors.ConfigError` naming the field (``options``, ``answer``) when unusable."""
         if self.options not in OPTION_LAYOUTS:
-            raise ValueError(f"benchmark {self.name}: options layout {self.options!r}; use one of {', '.join(OPTION_LAYOUTS)}.")
+            raise ConfigError("options", f"benchmark {self.name}: options layout {self.options!r}",
+                              value=self.options, fix=f"use one of {', '.join(OPTION_LAYOUTS)}")
         if self.answer not in ANSWER_FORMATS:
-            raise ValueError(f"benchmark {self.name}: answer format {self.answer!r}; use one of {', '.join(ANSWER_FORMATS)}.")
+            raise ConfigError("answer", f"benchmark {self.name}: answer format {self.answer!r}",
+                              value=self.answer, fix=f"use one of {', '.join(ANSWER_FORMATS)}")
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -165,7 +185,8 @@ def resolve_spec(
     if benchmark in PRESETS:
         spec = PRESETS[benchmark]
     else:
-        spec = BenchmarkSpec(Path(benchmark).stem if Path(benchmark).exists() else benchmark.rstrip("/").split("/")[-1], benchmark)
+        name = Path(benchmark).stem if Path(benchmark).exists() else benchmark.rstrip("/").split("/")[-1]
+        spec = BenchmarkSpec(name, benchmark)
         if Path(benchmark).is_file():
             spec = replace(spec, split="train")  # a single file is one split (see factory.sources.load_table)
     changes: dict[str, Any] = {}
@@ -224,7 +245,9 @@ def split_inline_options(text: str) -> tuple[str, list[str]]:
 def _missing(v: Any) -> bool:
     """Empty cells: ``None``, NaN, blank text, and the text ``nan`` (pandas-exported parquet/TSV
     files, e.g. MMBench's unused option and hint cells)."""
-    return v is None or (isinstance(v, float) and math.isnan(v)) or (isinstance(v, str) and v.strip().lower() in ("", "nan"))
+    if isinstance(v, str):
+        return v.strip().lower() in ("", "nan")
+    return v is None or (isinstance(v, float) and math.isnan(v))
 
 
 def _as_list(value: Any, what: str) -> list[Any]:
@@ -292,7 +315,9 @@ class Benchmark:
         from factory.sources import _base_dir, load_table
 
         self._demo = None
-        self.ds = table if table is not None else load_table(spec.dataset, self.split, config=spec.config, data_files=spec.data_files)
+        if table is None:
+            table = load_table(spec.dataset, self.split, config=spec.config, data_files=spec.data_files)
+        self.ds = table
         self._base = _base_dir(spec.dataset)
         cols = self.ds.column_names
         need = {t: spec.columns.get(t, t) for t in ("image", "question", "answer")}
@@ -334,7 +359,10 @@ class Benchmark:
 
     def _id(self, i: int, row: Mapping[str, Any]) -> str:
         c = self.spec.columns
-        sid = row.get(c["id"]) if "id" in c else next((row[k] for k in _ID_COLUMNS if k in row and not _missing(row[k])), None)
+        if "id" in c:
+            sid = row.get(c["id"])
+        else:
+            sid = next((row[k] for k in _ID_COLUMNS if k in row and not _missing(row[k])), None)
         return f"{self.spec.name}:{'#' + str(i) if _missing(sid) else sid}"
 
     def _options(self, row: Mapping[str, Any], question: str) -> tuple[str, list[str], dict[str, int]]:
@@ -401,5 +429,5 @@ def load_benchmark(benchmark: str | BenchmarkSpec = "demo", *, limit: int | None
     (``split``, ``columns``, ``options``, ``answer``, ``config``; see :func:`resolve_spec`)."""
     spec = benchmark if isinstance(benchmark, BenchmarkSpec) else resolve_spec(benchmark, **overrides)
     if limit is not None and (isinstance(limit, bool) or limit < 0):
-        raise ValueError(f"--limit must be a number >= 0, got {limit!r}.")
+        raise ConfigError("limit", f"must be a number >= 0, got {limit!r}", value=limit)
     return Benchmark(spec, limit=limit)
