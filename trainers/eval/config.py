@@ -36,7 +36,8 @@ class EvalConfig:
     ``endpoint`` the model name the server serves."""
     out: str = "eval-output"
     benchmark: str = "demo"
-    """A preset (``demo, mmstar, realworldqa, mmbench, mmmb, aokvqa``), a Hub id or a local file/folder."""
+    """A preset (a key of :data:`trainers.eval.benchmarks.PRESETS`: ``demo``, ``mmstar``, ...), a Hub id
+    or a local file/folder."""
     split: str | None = None
     columns: str | dict[str, str] | None = None
     """Column mapping for a non-preset benchmark: ``image=img,question=q,choices=opts,answer=label``."""
