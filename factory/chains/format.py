@@ -19,8 +19,8 @@ from __future__ import annotations
 import functools
 import math
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
 
 from factory.degrade.registry import canonical_name, normalize_name
 
@@ -122,10 +122,8 @@ def parse_type(text: str | None) -> list[TypePair]:
         if canon is None:  # leading words that are not part of the name: "I see lens blur(0.3)"
             words = raw.split()
             longest = _longest_alias()
-            canon = next(
-                (c for k in range(max(1, len(words) - longest), len(words)) if (c := canonical_name(" ".join(words[k:]))) is not None),
-                None,
-            )
+            tails = (" ".join(words[k:]) for k in range(max(1, len(words) - longest), len(words)))
+            canon = next((c for t in tails if (c := canonical_name(t)) is not None), None)
         out.append(TypePair(canon or raw, val, canon is not None))
     return out
 
@@ -139,7 +137,7 @@ def render_chain(
 ) -> str:
     """Render the five blocks, one per line. ``type_`` is a TYPE string or ``(name, s)`` pairs."""
     type_text = type_ if isinstance(type_, str) else format_type(type_)
-    values = dict(zip(FIELDS, (type_text, influence, reasoning, conclusion, answer)))
+    values = dict(zip(FIELDS, (type_text, influence, reasoning, conclusion, answer), strict=True))
     lines = []
     for f in FIELDS:
         v = str(values[f]).strip()
@@ -255,7 +253,7 @@ _MAX_NAME_CHARS = 128
 """In a bounded :func:`read_type`, a run of name characters (letters, digits, spaces, ``-``, ``_``)
 longer than this is cut to its last this-many characters before parsing: no degradation name is
 that long, and the parser's work per item grows with the run."""
-_LONG_RUN_RE = re.compile(r"[\w\- ]{%d,}" % (_MAX_NAME_CHARS + 1))
+_LONG_RUN_RE = re.compile(rf"[\w\- ]{{{_MAX_NAME_CHARS + 1},}}")
 
 
 @dataclass(frozen=True)

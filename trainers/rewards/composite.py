@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -84,30 +85,21 @@ def build_rewards(
 
 
 def combined_reward(
-    completions: Sequence[Any],
-    *,
-    weights: Mapping[str, float] | None = None,
-    degradation_mode: str = "matched",
-    length_unit: str | None = None,
-    length_scope: str = "reasoning",
-    length_clip: bool = True,
-    tokenizer: Any = None,
-    format_partial: bool = False,
-    **columns: Any,
+    completions: Sequence[Any], *, weights: Mapping[str, float] | None = None, **kwargs: Any
 ) -> list[float]:
     """The weighted sum of :func:`build_rewards`' rewards (a ``None`` part counts 0, as TRL's
-    ``nansum`` does), e.g. for evaluation or as one TRL reward."""
-    funcs, ws = build_rewards(
-        weights,
-        degradation_mode=degradation_mode,
-        length_unit=length_unit,
-        length_scope=length_scope,
-        length_clip=length_clip,
-        tokenizer=tokenizer,
-        format_partial=format_partial,
-    )
+    ``nansum`` does), e.g. for evaluation or as one TRL reward.
+
+    ``kwargs`` are :func:`build_rewards`' options (``degradation_mode``, ``length_unit``,
+    ``length_scope``, ``length_clip``, ``tokenizer``, ``format_partial``) and the dataset columns."""
+    options = {k: kwargs.pop(k) for k in _OPTIONS if k in kwargs}
+    funcs, ws = build_rewards(weights, **options)
     total = [0.0] * len(completions)
     for f, wt in zip(funcs, ws, strict=True):
-        for i, v in enumerate(f(completions, **columns)):
+        for i, v in enumerate(f(completions, **kwargs)):
             total[i] += wt * (v if v is not None else 0.0)
     return total
+
+
+_OPTIONS = tuple(p.name for p in inspect.signature(build_rewards).parameters.values() if p.kind is p.KEYWORD_ONLY)
+"""The keyword options of :func:`build_rewards`."""
