@@ -362,7 +362,7 @@ def test_resume_with_a_larger_limit_and_fewer_levels_opens_the_model_and_summari
     # 8 rows on disk; now 4 questions at clean only: 2 new answers although len(done) > 4 x 1
     opened = []
 
-    import trainers.evaluate as ev
+    import trainers.eval.runner as ev
 
     real = ev.open_model
     ev.open_model = lambda cfg: opened.append(cfg) or Counting()
@@ -428,3 +428,61 @@ def test_a_run_that_never_answered_does_not_lock_its_folder(tmp_path):
     assert res.exit_code == 2 and "no-such-model" in res.output
     run = evaluate(_cfg(path, tmp_path / "run", limit=1), model=Counting(), progress=False)
     assert run.generated == 4
+
+
+def test_the_runner_object_resumes_and_asks_only_the_levels_still_missing(tmp_path, monkeypatch):
+    import trainers.eval.runner as runner_module
+    from factory.errors import ConfigError
+    from trainers.eval import Runner
+
+    path = make_bench(tmp_path / "b")
+    first = Runner(_cfg(path, tmp_path / "run", limit=3, levels=(0.0, 0.45)), model=Counting(), progress=False)
+    assert len(first.prepare()) == 3 and first.done == set()
+    assert first.levels_to_answer("bench:q0") == (0.0, 0.45)
+    run = first.run()
+    assert run.generated == 6 and run.skipped == 0 and first.seen == {"bench:q0", "bench:q1", "bench:q2"}
+    # one more level in the same folder: only that level is asked
+    m = Counting()
+    again = Runner(_cfg(path, tmp_path / "run", limit=3, levels=(0.0, 0.45, 0.9)), model=m, progress=False)
+    again.prepare()
+    assert len(again.done) == 6 and again.levels_to_answer("bench:q0") == (0.9,)
+    run = again.run()
+    assert m.calls == 3 and run.generated == 3 and run.skipped == 6
+    assert [sc["level"] for sc in run.summary["levels"]] == [0.0, 0.45, 0.9]
+    # nothing left to ask: the model the config names is never opened
+    monkeypatch.setattr(runner_module, "open_model", lambda cfg: pytest.fail("opened a model for a finished run"))
+    done = Runner(_cfg(path, tmp_path / "run", limit=3, levels=(0.0, 0.45, 0.9)), progress=False).run()
+    assert done.generated == 0 and done.skipped == 9
+    # the folder belongs to one run: another seed is refused, naming the field
+    with pytest.raises(ConfigError, match="different seed") as err:
+        Runner(_cfg(path, tmp_path / "run", limit=3, seed=1), model=Counting(), progress=False).prepare()
+    assert err.value.field == "out"
+
+
+def test_python_models_may_answer_with_strings_and_bad_answers_fail_alone(tmp_path):
+    from trainers.eval import ObjectModel, as_model
+
+    class Plain:
+        def generate(self, images, prompts):
+            return ["<ANSWER>0<ANSWER_END>"] * (len(prompts) - 1) + [{"text?": 1}]
+
+    outs = ObjectModel(Plain()).generate([None, None], ["a", "b"])
+    assert outs[0] == Generation("<ANSWER>0<ANSWER_END>") and isinstance(outs[1], TypeError)
+    with pytest.raises(TypeError, match="generate"):
+        as_model(object())
+    run = evaluate(_cfg(make_bench(tmp_path / "b"), tmp_path / "run", limit=2, levels=(0.0,)), model=Plain(),
+                   progress=False, chunk=2)
+    assert run.generated == 1 and run.errors == 1
+
+
+def test_configuration_errors_name_the_config_field():
+    from factory.errors import ConfigError
+
+    for kw, field in [({"prompt": "fancy"}, "prompt"), ({"batch_size": 0}, "batch_size"), ({"levels": (0.0, 1.5)}, "levels"),
+                      ({"seed": -1}, "seed"), ({"only": ("no such blur",)}, "only"), ({"limit": -2}, "limit")]:
+        with pytest.raises(ConfigError) as err:
+            EvalConfig(model="m", **kw).validate()
+        assert err.value.field == field, kw
+    with pytest.raises(ConfigError) as err:
+        parse_levels("clean,heavy")
+    assert err.value.field == "levels" and "'heavy'" in str(err.value)

@@ -15,11 +15,14 @@ from hypothesis import strategies as st
 
 from factory import degrade
 from factory.chains.format import parse_type, render_chain
+from factory.errors import ConfigError
 from trainers.rewards import (
     DEFAULT_WEIGHTS,
+    LOG_NAMES,
     MAX_TYPE_ITEMS,
     REWARDS,
     Reward,
+    RewardSpec,
     accuracy_reward,
     build_rewards,
     combined_reward,
@@ -31,7 +34,9 @@ from trainers.rewards import (
     make_length_reward,
     normalize_choice,
     pair_term,
+    register_reward,
     score_answer,
+    unregister_reward,
 )
 
 GT = [{"name": "lens blur", "stage": "acquisition", "intensity": 0.69, "params": "{}"},
@@ -427,6 +432,50 @@ def test_build_rewards_names_weights_and_options():
     with pytest.raises(ValueError, match="degradation_mode"):
         build_rewards(degradation_mode="eq6")
     assert set(REWARDS) == set(DEFAULT_WEIGHTS) and REWARDS["degradation"] is degradation_reward
+
+
+def brevity_reward(completions, **_):
+    """A reward registered by a test: 1 for a completion of at most 20 characters."""
+    return [1.0 if len(completion_text(c)) <= 20 else 0.0 for c in completions]
+
+
+def test_a_registered_reward_is_built_logged_weighted_and_in_the_grpo_settings_of_a_preset():
+    from trainers.presets import settings_for
+
+    register_reward("brevity", RewardSpec(brevity_reward, "r_brev", 0.5))
+    try:
+        funcs, weights = build_rewards()
+        assert [f.__name__ for f in funcs] == ["r_deg", "r_len", "accuracy", "format", "r_brev"]
+        assert weights == [1.0, 1.0, 1.0, 1.0, 0.5] and funcs[-1](["short", "x" * 30]) == [1.0, 0.0]
+        assert REWARDS["brevity"] is brevity_reward and LOG_NAMES["brevity"] == "r_brev" and DEFAULT_WEIGHTS["brevity"] == 0.5
+        funcs, weights = build_rewards({"r_brev": 2.0})  # by its log name too
+        assert [f.__name__ for f in funcs] == ["r_brev"] and weights == [2.0]
+        assert pickle.loads(pickle.dumps(funcs[0]))(["short"]) == [1.0]
+        assert combined_reward(["short"], weights={"brevity": 1.0, "format": 1.0}) == [1.0]
+        s = settings_for("tiny", "grpo")
+        assert s.reward_weights == {"degradation": 1.0, "length": 1.0, "accuracy": 1.0, "format": 1.0, "brevity": 0.5}
+        # what trainers.grpo.train_grpo does with the settings
+        funcs, weights = build_rewards(weights=s.reward_weights, degradation_mode=s.degradation_mode)
+        assert funcs[-1].__name__ == "r_brev" and weights[-1] == 0.5
+        with pytest.raises(ValueError, match="already names a reward"):
+            register_reward("brief", RewardSpec(brevity_reward, "r_len"))  # a log name taken
+        with pytest.raises(ValueError, match="already names a reward"):
+            register_reward("brevity", RewardSpec(brevity_reward, "r_brev2"))
+        with pytest.raises(ValueError, match="finite"):
+            register_reward("other", RewardSpec(brevity_reward, "r_other", float("inf")))
+    finally:
+        unregister_reward("brevity")
+    assert "brevity" not in REWARDS and "brevity" not in settings_for("tiny", "grpo").reward_weights
+    assert [f.__name__ for f in build_rewards()[0]] == ["r_deg", "r_len", "accuracy", "format"]
+
+
+def test_build_rewards_configuration_errors_name_the_argument():
+    with pytest.raises(ConfigError) as err:
+        build_rewards({"speed": 1.0})
+    assert err.value.field == "weights" and "speed" in str(err.value)
+    with pytest.raises(ConfigError) as err:
+        build_rewards({"r_deg": 1.0}, degradation_mode="eq6")
+    assert err.value.field == "degradation_mode" and err.value.value == "eq6"
 
 
 def test_variants_by_partial_and_the_composite():

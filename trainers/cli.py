@@ -8,6 +8,8 @@ from typing import List, Optional
 
 import typer
 
+from trainers.presets import DEFAULT_MAX_PIXELS
+
 train_app = typer.Typer(help="Fine-tune a VLM on a robust-r1 dataset (SFT, then GRPO).", no_args_is_help=True)
 
 
@@ -144,7 +146,7 @@ def eval_cmd(
     batch_size: int = typer.Option(8, "--batch-size", help="Questions per generation batch (transformers)."),
     concurrency: int = typer.Option(8, "--concurrency", help="Requests in flight (endpoint)."),
     max_new_tokens: int = typer.Option(1024, "--max-new-tokens"),
-    max_pixels: int = typer.Option(448 * 448, "--max-pixels", help="Image budget of transformers models (as in training)."),
+    max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", help="Image budget of transformers models (as in training)."),
     backend: str = typer.Option("auto", "--backend", help="auto, unsloth or hf (transformers models)."),
     name: Optional[str] = typer.Option(None, "--name", help="Label of the run in tables and plots."),
 ) -> None:

@@ -8,6 +8,8 @@ from typing import Any, Sequence
 
 from factory.chains.format import ParsedChain, parse_chain
 
+from .presets import DEFAULT_MAX_PIXELS
+
 
 @dataclass
 class InferResult:
@@ -28,7 +30,7 @@ class InferResult:
 class Predictor:
     """A loaded model + processor that answers questions about images (batched generation)."""
 
-    def __init__(self, model_path: str, *, backend: str = "auto", max_pixels: int = 448 * 448):
+    def __init__(self, model_path: str, *, backend: str = "auto", max_pixels: int = DEFAULT_MAX_PIXELS):
         from .models import load_for_inference
 
         self.model, self.processor = load_for_inference(model_path, backend=backend)

@@ -18,6 +18,15 @@ from typing import Any
 TINY_MODEL = "tiny"
 """Model name that makes :func:`trainers.models.load_model` build the tiny Qwen2.5-VL offline."""
 
+DEFAULT_MAX_PIXELS = 448 * 448
+"""The default image budget in pixels (448 x 448) of training, inference and evaluation."""
+
+
+def _reward_weights() -> dict[str, float]:
+    from .rewards.registry import default_weights  # read when settings are made: registered rewards count
+
+    return default_weights()
+
 
 @dataclass
 class TrainSettings:
@@ -34,7 +43,7 @@ class TrainSettings:
     lora_r: int = 16
     lora_alpha: int = 16
     lora_dropout: float = 0.0
-    max_pixels: int = 448 * 448
+    max_pixels: int = DEFAULT_MAX_PIXELS
     """Images are resized (aspect kept) to at most this many pixels, so image tokens never get truncated."""
     gradient_checkpointing: bool = True
     seed: int = 0
@@ -55,10 +64,9 @@ class TrainSettings:
     max_completion_length: int = 768
     beta: float = 0.04
     temperature: float = 1.0
-    reward_weights: dict[str, float] = field(
-        default_factory=lambda: {"degradation": 1.0, "length": 1.0, "accuracy": 1.0, "format": 1.0}
-    )
-    """The paper's r_deg + r_len plus the reference run's accuracy and format, unweighted."""
+    reward_weights: dict[str, float] = field(default_factory=_reward_weights)
+    """Every reward of :data:`trainers.rewards.registry.REGISTRY` at its default weight: the paper's
+    r_deg + r_len plus the reference run's accuracy and format, unweighted."""
     degradation_mode: str = "matched"
     use_vllm: bool = False
     """Unsloth fast generation with vLLM for GRPO (needs vllm installed)."""
@@ -79,7 +87,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "t4": {
         "common": dict(
             model="Qwen/Qwen2.5-VL-3B-Instruct", backend="auto", load_in_4bit=True, finetune="lora",
-            lora_r=16, lora_alpha=16, max_pixels=448 * 448, gradient_checkpointing=True,
+            lora_r=16, lora_alpha=16, max_pixels=DEFAULT_MAX_PIXELS, gradient_checkpointing=True,
         ),
         "sft": dict(learning_rate=2e-4, per_device_batch_size=2, gradient_accumulation_steps=4, epochs=1.0),
         "grpo": dict(

@@ -19,8 +19,8 @@ from __future__ import annotations
 import functools
 import math
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
 
 from factory.degrade.registry import canonical_name, normalize_name
 
@@ -122,10 +122,8 @@ def parse_type(text: str | None) -> list[TypePair]:
         if canon is None:  # leading words that are not part of the name: "I see lens blur(0.3)"
             words = raw.split()
             longest = _longest_alias()
-            canon = next(
-                (c for k in range(max(1, len(words) - longest), len(words)) if (c := canonical_name(" ".join(words[k:]))) is not None),
-                None,
-            )
+            tails = (" ".join(words[k:]) for k in range(max(1, len(words) - longest), len(words)))
+            canon = next((c for t in tails if (c := canonical_name(t)) is not None), None)
         out.append(TypePair(canon or raw, val, canon is not None))
     return out
 
@@ -139,7 +137,7 @@ def render_chain(
 ) -> str:
     """Render the five blocks, one per line. ``type_`` is a TYPE string or ``(name, s)`` pairs."""
     type_text = type_ if isinstance(type_, str) else format_type(type_)
-    values = dict(zip(FIELDS, (type_text, influence, reasoning, conclusion, answer)))
+    values = dict(zip(FIELDS, (type_text, influence, reasoning, conclusion, answer), strict=True))
     lines = []
     for f in FIELDS:
         v = str(values[f]).strip()
@@ -248,6 +246,47 @@ def parse_chain(text: object) -> ParsedChain:
             result.unclosed.append(name)
         setattr(result, name, text[start:content_end].strip())
     return result
+
+
+_NONE_RE = re.compile(rf"[\W_]*{NO_DAMAGE}[\W_]*", re.IGNORECASE)
+_MAX_NAME_CHARS = 128
+"""In a bounded :func:`read_type`, a run of name characters (letters, digits, spaces, ``-``, ``_``)
+longer than this is cut to its last this-many characters before parsing: no degradation name is
+that long, and the parser's work per item grows with the run."""
+_LONG_RUN_RE = re.compile(rf"[\w\- ]{{{_MAX_NAME_CHARS + 1},}}")
+
+
+@dataclass(frozen=True)
+class TypeClaims:
+    """What the TYPE block of a (model-written) chain claims, read for scoring: :func:`read_type`."""
+
+    pairs: tuple[tuple[str, float | None], ...]
+    """The ``name(intensity)`` items other than ``none``, in order: names as :func:`parse_type`
+    gives them, intensities as written or ``None`` when not a finite number."""
+    says_none: bool
+    """The block is just ``none`` (punctuation around it allowed): an undamaged image."""
+    mentions_none: bool
+    """``none`` occurs anywhere in the block (a lenient reading of "no damage")."""
+
+
+def read_type(text: object, *, max_chars: int | None = None, max_items: int | None = None) -> TypeClaims | None:
+    """The claims of the TYPE block of ``text`` (a chain); ``None`` when it has no non-empty TYPE block.
+
+    The one reading of a TYPE block for scoring (the rewards' r_deg and ground truth, the
+    evaluation's type scores). Bounded with ``max_chars`` (only that many characters of the block
+    are read, and runs of name characters are cut to their last 128) and ``max_items`` (only the
+    first that many items are kept), for model output of any size."""
+    block = parse_chain(text).type
+    if block is None or not block.strip():
+        return None
+    if max_chars is not None:
+        block = _LONG_RUN_RE.sub(lambda m: m.group(0)[-_MAX_NAME_CHARS:], block[:max_chars])
+    pairs = [
+        (p.name, p.intensity if math.isfinite(p.intensity) else None) for p in parse_type(block) if p.name != NO_DAMAGE
+    ]
+    if max_items is not None:
+        pairs = pairs[:max_items]
+    return TypeClaims(tuple(pairs), bool(_NONE_RE.fullmatch(block)), NO_DAMAGE in block.lower())
 
 
 def strip_tags(text: str) -> str:

@@ -26,6 +26,7 @@ from factory.degrade import get
 from factory.degrade.recipes import Recipe
 
 from . import template as tpl
+from .answers import option_index
 from .format import format_type, render_chain
 from .prompting import build_prompt, format_question, reload_prompts, render_prompt, target_words
 from .validate import check_conclusion, check_length, check_text, clean_reply, length_bounds, words
@@ -471,23 +472,18 @@ def write_chains(
 
 def resolve_answer(answer: str, choices: Sequence[str]) -> tuple[str, str]:
     """``(answer, answer_text)`` from a user's answer: for multiple choice an option index, an
-    option letter (A, B, ...) or the option text; else the answer itself."""
+    option letter (A, B, ...) or the option text (the ``typed`` format of
+    :func:`factory.chains.answers.option_index`); else the answer itself."""
     answer = str(answer).strip()
     if not choices:
         if not answer:
             raise ValueError("--answer: empty.")
         return answer, answer
     n = len(choices)
-    low = [" ".join(str(c).split()).lower() for c in choices]
-    if answer.isdigit():
-        idx = int(answer)
-        if not 0 <= idx < n:
-            raise ValueError(f"--answer {answer!r}: option index out of range 0..{n - 1}.")
-    elif " ".join(answer.split()).lower() in low:
-        idx = low.index(" ".join(answer.split()).lower())
-    elif len(answer) == 1 and answer.isalpha() and ord(answer.upper()) - 65 < n:
-        idx = ord(answer.upper()) - 65
-    else:
+    idx = option_index(answer, choices, "typed")
+    if idx is None and answer.isdigit():
+        raise ValueError(f"--answer {answer!r}: option index out of range 0..{n - 1}.")
+    if idx is None:
         raise ValueError(f"--answer {answer!r}: give the option index (0..{n - 1}), its letter or one of the choices.")
     return str(idx), str(choices[idx])
 

@@ -1,0 +1,158 @@
+"""What one evaluation run is: :class:`EvalConfig`, and the intensity levels it asks at."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from factory.degrade import EVAL_LEVELS
+from factory.errors import ConfigError
+from trainers.presets import DEFAULT_MAX_PIXELS
+
+__all__ = ["DEFAULT_LEVELS", "LEVEL_NAMES", "PROMPT_KINDS", "RUN_KEYS", "EvalConfig", "level_name", "parse_levels"]
+
+PROMPT_KINDS = ("robust", "plain")
+DEFAULT_LEVELS: tuple[float, ...] = (0.0, *EVAL_LEVELS)
+LEVEL_NAMES = {0.0: "clean", 0.23: "25%", 0.45: "50%", 0.9: "100%"}
+RUN_KEYS = ("model", "endpoint", "benchmark", "prompt", "seed", "only", "max_new_tokens", "max_pixels")
+"""Settings a resumed run must share with the run that wrote the folder."""
+
+_LEVELS_FIX = (
+    "use numbers in [0, 1] or clean / 25% / 50% / 100%, e.g. levels=(0, 0.23, 0.45, 0.9) or --levels clean,0.23"
+)
+
+
+@dataclass
+class EvalConfig:
+    """One evaluation run. Every field has a documented default.
+
+    Bad values raise :class:`factory.errors.ConfigError` naming the field (the CLI maps fields to
+    its flags)."""
+
+    model: str
+    """A local model folder, a Hub id, a LoRA adapter folder, ``tiny`` (the test model), or with
+    ``endpoint`` the model name the server serves."""
+    out: str = "eval-output"
+    benchmark: str = "demo"
+    """A preset (a key of :data:`trainers.eval.benchmarks.PRESETS`: ``demo``, ``mmstar``, ...), a Hub id
+    or a local file/folder."""
+    split: str | None = None
+    columns: str | dict[str, str] | None = None
+    """Column mapping for a non-preset benchmark: ``image=img,question=q,choices=opts,answer=label``."""
+    options: str | None = None
+    """Options layout override: ``list``, ``columns[:A|B|C|D]`` or ``inline``."""
+    answer_format: str | None = None
+    """Answer format override: ``auto``, ``index``, ``letter`` or ``text``."""
+    config_name: str | None = None
+    """Hub configuration of the benchmark dataset."""
+    endpoint: str | None = None
+    """Base URL of an OpenAI-compatible server (``http://host:8000/v1``); key from OPENAI_API_KEY."""
+    prompt: str = "robust"
+    """``robust``: the Robust-R1 instruction (TYPE … ANSWER); ``plain``: answer with the option."""
+    prompts_dir: str | None = None
+    levels: tuple[float, ...] = DEFAULT_LEVELS
+    """Intensities; 0 is the clean image."""
+    seed: int = 0
+    only: tuple[str, ...] | None = None
+    """Draw the degradation from these names only (default: all 16)."""
+    limit: int | None = None
+    batch_size: int = 8
+    """Questions per generation batch (transformers)."""
+    concurrency: int = 8
+    """Requests in flight (endpoint)."""
+    max_new_tokens: int = 1024
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    """Image budget for transformers models; endpoints get the image with its longer side <= 1024."""
+    backend: str = "auto"
+    name: str | None = None
+    """Label of the run in tables and plots (default: the model's name)."""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.levels, str):
+            self.levels = parse_levels(self.levels)
+        levels = [float(x) for x in self.levels]
+        odd = [x for x in levels if x == x and abs(round(x, 2) - x) > 1e-9]
+        if odd:
+            raise ConfigError(
+                "levels",
+                f"{odd[0]!r}: intensities have two decimals (the engine rounds them)",
+                value=odd[0],
+                fix="use e.g. 0.23",
+            )
+        self.levels = tuple(sorted({round(x, 2) for x in levels}))
+        if isinstance(self.only, str):
+            self.only = tuple(x.strip() for x in self.only.split(",") if x.strip())
+        elif self.only is not None:
+            self.only = tuple(self.only)
+
+    def validate(self) -> None:
+        from factory.degrade import check_intensity, check_seed, get
+
+        if not self.model:
+            raise ConfigError(
+                "model", "name a model", fix="a folder, a Hub id, an adapter, or the served name with an endpoint"
+            )
+        if self.prompt not in PROMPT_KINDS:
+            raise ConfigError(
+                "prompt",
+                f"unknown prompt kind {self.prompt!r}",
+                value=self.prompt,
+                fix="use robust or plain (--prompt on the command line)",
+            )
+        if not self.levels:
+            raise ConfigError("levels", "give at least one intensity", value=self.levels, fix=_LEVELS_FIX)
+        for x in self.levels:
+            try:
+                check_intensity(x, "levels")
+            except ValueError:
+                raise ConfigError("levels", f"intensity {x!r} is outside [0, 1]", value=x, fix=_LEVELS_FIX) from None
+        try:
+            check_seed(self.seed, "seed")
+        except ValueError:
+            raise ConfigError("seed", f"must be a non-negative integer, got {self.seed!r}", value=self.seed) from None
+        for n in self.only or ():
+            try:
+                get(n)
+            except ValueError as exc:  # names the unknown degradation and the closest names
+                raise ConfigError("only", str(exc), value=n) from None
+        for field_name in ("batch_size", "concurrency", "max_new_tokens"):
+            v = getattr(self, field_name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ConfigError(field_name, f"must be a number >= 1, got {v!r}", value=v)
+        if self.limit is not None and (isinstance(self.limit, bool) or self.limit < 0):
+            raise ConfigError("limit", f"must be a number >= 0, got {self.limit!r}", value=self.limit)
+
+    @property
+    def label(self) -> str:
+        return self.name or Path(self.model.rstrip("/")).name or self.model
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["levels"] = list(self.levels)
+        d["only"] = list(self.only) if self.only else None
+        return d
+
+
+def parse_levels(text: str | Iterable[Any]) -> tuple[float, ...]:
+    """``"clean,0.23,0.45,0.9"`` (``clean`` = 0; ``25%`` = 0.23, ``50%`` = 0.45, ``100%`` = 0.9)."""
+    names = {v: k for k, v in LEVEL_NAMES.items()}
+    items = text.split(",") if isinstance(text, str) else list(text)
+    out = []
+    for item in items:
+        s = str(item).strip().lower()
+        if not s:
+            continue
+        if s in names:
+            out.append(names[s])
+            continue
+        try:
+            out.append(float(s))
+        except ValueError:
+            raise ConfigError("levels", f"{item!r} is not an intensity", value=item, fix=_LEVELS_FIX) from None
+    return tuple(out)
+
+
+def level_name(level: float) -> str:
+    return LEVEL_NAMES.get(round(level, 2), f"{level:.2f}")

@@ -1,0 +1,139 @@
+"""Scores: of one answer (stored in ``predictions.jsonl``), of one level, and of a whole run.
+
+* accuracy with the shared answer matching (:func:`factory.chains.answers.score_answer`, the
+  rewards' too) and the drop from clean;
+* for models that write a ``<TYPE>`` block: type precision / recall / F1 of the named
+  degradations against the injected one (``none`` on the clean image counts as a label), and the
+  mean absolute error of the stated intensity of a correctly named degradation;
+* format validity (the five blocks, strict), mean output tokens and mean reasoning words;
+* the same per degradation and per stage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from factory.chains.answers import normalize_choice, score_answer
+from factory.chains.format import NO_DAMAGE, parse_chain, read_type
+
+from .config import level_name
+
+__all__ = ["UNPARSED", "level_scores", "predicted_types", "score_output", "summarize"]
+
+UNPARSED = "<unparsed>"
+"""The predicted type of a TYPE block that names nothing recognisable (counts as a false positive)."""
+
+
+def predicted_types(text: str) -> tuple[bool, list[tuple[str, float | None]]]:
+    """``(has TYPE block, [(name, intensity), ...])``; a block that only says ``none`` gives
+    ``[("none", None)]``, one naming nothing recognisable ``[(UNPARSED, None)]``
+    (:func:`factory.chains.format.read_type`)."""
+    claims = read_type(text)
+    if claims is None:
+        return False, []
+    if claims.pairs:
+        return True, list(claims.pairs)
+    if claims.mentions_none:
+        return True, [(NO_DAMAGE, None)]
+    return True, [(UNPARSED, None)]
+
+
+def score_output(text: str, sample: Any, level: float, recipe: Any) -> dict[str, Any]:
+    """The per-answer scores stored in ``predictions.jsonl``."""
+    parsed = parse_chain(text)
+    pred = parsed.answer if parsed.answer is not None and parsed.answer.strip() else text
+    has_type, types = predicted_types(text)
+    truth = recipe.steps[0] if recipe is not None else None
+    return {
+        "pred": pred.strip()[:500],
+        "pred_index": normalize_choice(pred, sample.choices) if sample.choices else None,
+        "correct": score_answer(pred, sample.answer, sample.choices, sample.direct_answers or None),
+        "has_type": has_type,
+        "types": [[n, s] for n, s in types],
+        "format_ok": parsed.is_complete,
+        "format_problems": parsed.problems(),
+        "reasoning_words": len(parsed.reasoning.split()) if parsed.reasoning is not None else None,
+        "degradation": truth.name if truth else None,
+        "stage": truth.stage if truth else None,
+    }
+
+
+def mean(xs: Iterable[float | None]) -> float | None:
+    """The mean of the values that are not ``None`` (``None`` when there are none)."""
+    vals = [float(x) for x in xs if x is not None]
+    return sum(vals) / len(vals) if vals else None
+
+
+def _prf(rows: Sequence[Mapping[str, Any]]) -> tuple[float | None, float | None, float | None]:
+    tp = fp = fn = 0
+    for r in rows:
+        truth = {r["degradation"] or NO_DAMAGE}
+        pred = {n for n, _ in r["types"]}
+        tp += len(pred & truth)
+        fp += len(pred - truth)
+        fn += len(truth - pred)
+    p = tp / (tp + fp) if tp + fp else None
+    rc = tp / (tp + fn) if tp + fn else None
+    if p is None or rc is None:
+        return p, rc, None
+    return p, rc, (2 * p * rc / (p + rc) if p + rc > 0 else 0.0)
+
+
+def _intensity_errors(rows: Sequence[Mapping[str, Any]]) -> list[float]:
+    errs = []
+    for r in rows:
+        if not r["degradation"] or not r["recipe"]:
+            continue
+        truth = float(r["recipe"]["degradations"][0]["intensity"])
+        named = [s for n, s in r["types"] if n == r["degradation"] and s is not None]
+        if named:
+            errs.append(min(abs(min(1.0, max(0.0, s)) - truth) for s in named))
+    return errs
+
+
+def level_scores(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Scores of the rows of one level (see the module docstring)."""
+    typed = any(r["has_type"] for r in rows)
+    p, rc, f1 = _prf(rows) if typed else (None, None, None)
+    ie = _intensity_errors(rows) if typed else []
+    return {
+        "n": len(rows),
+        "accuracy": mean(r["correct"] for r in rows),
+        "type_precision": p,
+        "type_recall": rc,
+        "type_f1": f1,
+        "intensity_mae": sum(ie) / len(ie) if ie else None,
+        "format_valid": mean(float(r["format_ok"]) for r in rows),
+        "output_tokens": mean(r.get("output_tokens") for r in rows),
+        "reasoning_words": mean(r.get("reasoning_words") for r in rows),
+    }
+
+
+def summarize(rows: Sequence[Mapping[str, Any]], label: str = "") -> dict[str, Any]:
+    """Per-level scores, drops from clean, and the per-degradation and per-stage breakdowns."""
+    by_level: dict[float, list] = {}
+    for r in rows:
+        by_level.setdefault(round(float(r["level"]), 2), []).append(r)
+    levels = [{"level": lv, "name": level_name(lv), **level_scores(by_level[lv])} for lv in sorted(by_level)]
+    clean_by_id = {r["id"]: float(r["correct"]) for r in by_level.get(0.0, [])}
+    for sc in levels:
+        # over the questions answered both clean and at this level (an interrupted run may hold
+        # more clean answers than degraded ones)
+        pairs = [(clean_by_id[r["id"]], float(r["correct"])) for r in by_level[sc["level"]] if r["id"] in clean_by_id]
+        sc["drop"] = sum(c - x for c, x in pairs) / len(pairs) if pairs else None
+        sc["drop_n"] = len(pairs)
+    breakdown = []
+    for key in ("degradation", "stage"):
+        groups: dict[tuple[str, float], list] = {}
+        for r in rows:
+            if r[key]:
+                groups.setdefault((r[key], round(float(r["level"]), 2)), []).append(r)
+        for (name, lv), rs in sorted(groups.items()):
+            typed = any(r["has_type"] for r in rs)
+            seen = mean(float(r["degradation"] in {n for n, _ in r["types"]}) for r in rs) if typed else None
+            breakdown.append(
+                {"by": key, "name": name, "level": lv, "n": len(rs), "accuracy": mean(r["correct"] for r in rs),
+                 "type_recall": seen}
+            )
+    return {"label": label, "levels": levels, "breakdown": breakdown, "rows": len(rows)}
