@@ -20,9 +20,12 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 from factory.degrade.recipes import Recipe, Step, derive_seed
+
+from .backends import SampleFailed
+from .validate import check_conclusion, check_length, check_text
 
 BANDS: tuple[tuple[str, float], ...] = (("low", 0.34), ("medium", 0.67), ("high", float("inf")))
 """Intensity bands: upper bounds (exclusive). The eval levels 0.23 / 0.45 / 0.9 fall in one each."""
@@ -419,3 +422,30 @@ def conclusion(recipe: Recipe, sample_id: str, answer: str, answer_text: str, ch
     if choices:
         text += f" (option {answer})"
     return text + "."
+
+
+class TemplateBackend:
+    """The ``template`` backend of :mod:`factory.chains.backends` (a ``ChainBackend``): the three
+    fields from :func:`influence`, :func:`reasoning` and :func:`conclusion`, validated like an
+    LLM's (a template that cannot reach the target length fails its sample)."""
+
+    usage = None
+
+    def __init__(self, cfg: Any):
+        self.tolerance = cfg.length_tolerance
+
+    async def write(self, req: Any, target: int) -> tuple[str, str, str]:
+        infl = influence(req.recipe, req.sample_id)
+        reas = reasoning(req.recipe, req.sample_id, req.question, req.choices, req.answer_text, target)
+        concl = conclusion(req.recipe, req.sample_id, str(req.answer), req.answer_text, req.choices)
+        for reason in (
+            check_text("influence", infl),
+            check_length(reas, target, self.tolerance),
+            check_conclusion(concl, req.answer_text, str(req.answer), req.choices),
+        ):
+            if reason:
+                raise SampleFailed(reason)
+        return infl, reas, concl
+
+    async def aclose(self) -> None:
+        pass
