@@ -389,7 +389,7 @@ def test_build_command_line(tmp_path):
     import typer
     from typer.testing import CliRunner
 
-    from factory.build_cli import register
+    from factory.cli.build import register
 
     app = typer.Typer()
     register(app)
