@@ -46,9 +46,14 @@ TASK_CATEGORIES = ("visual-question-answering", "image-text-to-text")
 def size_category(n: int) -> str:
     """The Hub's ``size_categories`` value for ``n`` rows."""
     for limit, name in (
-        (1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
-        (10_000_000, "1M<n<10M"), (100_000_000, "10M<n<100M"), (1_000_000_000, "100M<n<1B"),
-    ):  # fmt: skip
+        (1_000, "n<1K"),
+        (10_000, "1K<n<10K"),
+        (100_000, "10K<n<100K"),
+        (1_000_000, "100K<n<1M"),
+        (10_000_000, "1M<n<10M"),
+        (100_000_000, "10M<n<100M"),
+        (1_000_000_000, "100M<n<1B"),
+    ):
         if n < limit:
             return name
     return "n>1T" if n >= 10**12 else "1B<n<10B" if n < 10**10 else "10B<n<100B" if n < 10**11 else "100B<n<1T"
@@ -153,9 +158,10 @@ def render_card(
     template_dir: str | Path | None = None,
 ) -> str:
     """The card text (see :func:`write_card`)."""
-    import prompts
     from jinja2 import FileSystemLoader, StrictUndefined, TemplateNotFound, UndefinedError
     from jinja2.sandbox import SandboxedEnvironment
+
+    import prompts
 
     ds = Path(dataset_dir)
     manifest = read_manifest(ds)
@@ -177,14 +183,20 @@ def render_card(
     features = _features(ds, manifest)
     names = list(features) if features is not None else list(REQUIRED_COLUMNS)
     columns = [
-        {"name": n, "type": _feature_type(features[n]) if features is not None else "", "meaning": COLUMN_MEANINGS.get(n, "")}
+        {
+            "name": n,
+            "type": _feature_type(features[n]) if features is not None else "",
+            "meaning": COLUMN_MEANINGS.get(n, ""),
+        }
         for n in names
     ]
     chain = LENGTH.updated(manifest.get("chain") if isinstance(manifest.get("chain"), dict) else None).settings()
     note, cite_aokvqa = _license_note(source)
     sp = (stats or {}).get("spearman") or {}
     context = {
-        "pretty_name": pretty_name or previous.get("pretty_name") or f"Robust-R1 degraded VQA ({source.get('name', 'custom')})",
+        "pretty_name": pretty_name
+        or previous.get("pretty_name")
+        or f"Robust-R1 degraded VQA ({source.get('name', 'custom')})",
         "license": license or previous.get("license") or DEFAULT_LICENSE,
         "license_note": note,
         "cite_aokvqa": cite_aokvqa,
@@ -208,7 +220,9 @@ def render_card(
         "stats": stats,
         "rho": fmt_number(sp.get("reasoning_words") if sp.get("reasoning_words") is not None else float("nan")),
         "rho_chain": fmt_number(sp.get("solution_words") if sp.get("solution_words") is not None else float("nan")),
-        "plots": [{"path": f"{REPORT}/{p}", "alt": p[:-4].replace("_", " ")} for p in PLOTS if (ds / REPORT / p).is_file()],
+        "plots": [
+            {"path": f"{REPORT}/{p}", "alt": p[:-4].replace("_", " ")} for p in PLOTS if (ds / REPORT / p).is_file()
+        ],
         "columns": columns,
         "dataset_info_yaml": _dataset_info_yaml(features),
     }
@@ -225,7 +239,9 @@ def render_card(
     except TemplateNotFound:
         raise ValueError(f"dataset_card.md.j2 not found in {dirs + [str(prompts.path())]}.") from None
     except UndefinedError as exc:
-        raise ValueError(f"dataset_card.md.j2: {exc}; the template uses a variable the card does not provide.") from None
+        raise ValueError(
+            f"dataset_card.md.j2: {exc}; the template uses a variable the card does not provide."
+        ) from None
 
 
 def write_card(

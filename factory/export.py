@@ -131,7 +131,8 @@ def export_reference(
     ds = Path(dataset_dir)
     out = Path(out_dir)
     if config not in CONFIGS:
-        raise ConfigError("config", f"use {' or '.join(CONFIGS)} (the config whose train split becomes train.jsonl).", value=config)
+        msg = f"use {' or '.join(CONFIGS)} (the config whose train split becomes train.jsonl)."
+        raise ConfigError("config", msg, value=config)
     if human not in HUMAN_FIELDS:
         raise ConfigError("human", "use question (the reference appends its own instruction) or prompt.", value=human)
     shards = shard_files(ds, keep_empty=True)

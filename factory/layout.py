@@ -25,8 +25,9 @@ import os
 import random
 import re
 import threading
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any
 
 # ---------------------------------------------------------------- folders, configs, splits
 
@@ -93,10 +94,24 @@ def config_files(dataset_dir: str | os.PathLike, config: str, split: str) -> lis
 # ---------------------------------------------------------------- rows
 
 REQUIRED_COLUMNS: tuple[str, ...] = (
-    "id", "image", "question", "choices", "answer", "answer_text", "direct_answers", "degradations",
-    "total_intensity", "type", "influence", "reasoning", "conclusion", "solution", "prompt",
-    "target_words", "backend",
-)  # fmt: skip
+    "id",
+    "image",
+    "question",
+    "choices",
+    "answer",
+    "answer_text",
+    "direct_answers",
+    "degradations",
+    "total_intensity",
+    "type",
+    "influence",
+    "reasoning",
+    "conclusion",
+    "solution",
+    "prompt",
+    "target_words",
+    "backend",
+)
 """The columns of every row, in order (DESIGN.md's data contract)."""
 OPTIONAL_COLUMNS: tuple[str, ...] = ("clean_image",)
 """Written with ``keep_clean`` (after ``image``)."""
@@ -128,7 +143,12 @@ def features(keep_clean: bool = False):
     """The ``datasets.Features`` of a row: :data:`REQUIRED_COLUMNS` (+ ``clean_image``)."""
     from datasets import Features, Image, Value
 
-    degradation = {"name": Value("string"), "stage": Value("string"), "intensity": Value("float64"), "params": Value("string")}
+    degradation = {
+        "name": Value("string"),
+        "stage": Value("string"),
+        "intensity": Value("float64"),
+        "params": Value("string"),
+    }
     types: dict[str, Any] = {
         "id": Value("string"),
         "image": Image(),

@@ -27,9 +27,10 @@ import logging
 import os
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from factory.card import (  # noqa: F401 - re-exported (factory.publish.write_card, ...)
     DEFAULT_LICENSE,
@@ -43,12 +44,12 @@ from factory.errors import ServiceError
 from factory.export import export_reference  # noqa: F401 - re-exported (factory.publish.export_reference)
 from factory.layout import (  # noqa: F401 - REQUIRED_COLUMNS re-exported
     CARD,
+    CONFIGS,
     DATA,
     MANIFEST,
     REPORT,
     REQUIRED_COLUMNS,
     SHARD_RE,
-    CONFIGS,
     dir_split,
     manifest_counts,
     read_manifest,
@@ -61,6 +62,8 @@ log = logging.getLogger("robust_r1.publish")
 UPLOAD_IGNORE = (".*", "*/.*", "*.tmp", "*.partial", "*.lock", "__pycache__", "*/__pycache__/*")
 """Never uploaded: hidden files and folders at any depth (``.build/`` resume state, temporary
 ``.name.tmp`` files, ``.cache/``), temporary and lock files. fnmatch patterns: ``*`` spans ``/``."""
+TRANSIENT_NAMES = ("Connect", "Timeout", "Network", "Protocol", "RemoteDisconnected", "ReadError")
+"""Exception class names (of httpx, requests, urllib3, httpcore) that mark a transient network failure."""
 TEXT_SUFFIXES = {".md", ".json", ".jsonl", ".txt", ".yaml", ".yml", ".csv"}
 LOGIN_HELP = (
     "no Hugging Face token found: run `hf auth login` (paste a token with write access from "
@@ -118,7 +121,9 @@ def _check_shards(ds: Path, problems: list[str]) -> dict[str, int]:
                     problems.append(f"{rel}: column `image` is {t}, expected struct<bytes, path> (a datasets Image).")
             meta = (schema.metadata or {}).get(b"huggingface")
             if meta is None:
-                problems.append(f"{rel}: no `huggingface` features in the parquet metadata; images would load as raw bytes.")
+                problems.append(
+                    f"{rel}: no `huggingface` features in the parquet metadata; images would load as raw bytes."
+                )
             else:
                 try:
                     feats = json.loads(meta)["info"]["features"]
@@ -126,7 +131,9 @@ def _check_shards(ds: Path, problems: list[str]) -> dict[str, int]:
                         problems.append(f"{rel}: the features metadata does not declare `image` as an Image.")
                 except (ValueError, KeyError, TypeError, AttributeError):
                     problems.append(f"{rel}: the `huggingface` parquet metadata does not parse.")
-        if files and (len(totals) > 1 or (totals and (totals.pop() != len(files) or sorted(indices) != list(range(len(files)))))):
+        complete = sorted(indices) == list(range(len(files)))
+        series = not totals or (len(totals) == 1 and totals.pop() == len(files) and complete)
+        if files and not series:
             problems.append(
                 f"data/{cfg}: shard names do not form one complete -NNNNN-of-{len(files):05d} series "
                 "(a stale shard from an earlier build?); rebuild or remove the extra files."
@@ -142,7 +149,9 @@ def _check_card(ds: Path, problems: list[str]) -> None:
 
     card = ds / CARD
     if not card.is_file():
-        problems.append("README.md (the dataset card) is missing; run `robust-r1 report DIR` or factory.publish.write_card(DIR).")
+        problems.append(
+            "README.md (the dataset card) is missing; run `robust-r1 report DIR` or factory.card.write_card(DIR)."
+        )
         return
     try:
         header = read_card_header(card)
@@ -180,7 +189,9 @@ def _check_secrets(ds: Path, plan: list[tuple[str, int]], problems: list[str]) -
             continue
         text = (ds / rel).read_text(encoding="utf-8", errors="replace")
         if SECRET_RE.search(text) or any(s in text for s in live):
-            problems.append(f"{rel}: contains something that looks like a token, key or password; remove it before publishing.")
+            problems.append(
+                f"{rel}: contains something that looks like a token, key or password; remove it before publishing."
+            )
 
 
 def validate(dataset_dir: str | Path) -> list[str]:
@@ -285,7 +296,7 @@ def is_transient(exc: BaseException) -> bool:
             return True
         mod = type(exc).__module__
         if mod.startswith(("httpx", "requests", "urllib3", "httpcore")) and any(
-            k in type(exc).__name__ for k in ("Connect", "Timeout", "Network", "Protocol", "RemoteDisconnected", "ReadError")
+            k in type(exc).__name__ for k in TRANSIENT_NAMES
         ):
             return True
         exc, seen = exc.__cause__, seen + 1
@@ -325,7 +336,8 @@ def publish(
     (tests pass a recording stand-in). Transient failures (5xx, 408, 429, connection errors,
     timeouts) are retried ``max_retries`` times with exponential backoff (``backoff`` × 2^k s,
     at most 60 s); re-running resumes an interrupted upload. Raises ``ValueError`` for an invalid
-    folder, repo id or missing token, ``factory.errors.ServiceError`` (a ``RuntimeError``; token scrubbed) when the Hub keeps failing.
+    folder, repo id or missing token, ``factory.errors.ServiceError`` (a ``RuntimeError``; token scrubbed)
+    when the Hub keeps failing.
     """
     ds = Path(dataset_dir)
     if not re.fullmatch(r"[A-Za-z0-9][\w.\-]{0,95}/[A-Za-z0-9][\w.\-]{0,95}", repo_id or "") or ".." in repo_id:
@@ -361,14 +373,21 @@ def publish(
                         "re-run the same command to resume the upload)"
                     ) from None
                 wait = min(60.0, backoff * 2**k)
-                log.warning("%s failed (%s); retry %d/%d in %.0f s", step, redact(f"{type(exc).__name__}: {exc}", tok)[:300], k + 1, max_retries, wait)
+                what = redact(f"{type(exc).__name__}: {exc}", tok)[:300]
+                log.warning("%s failed (%s); retry %d/%d in %.0f s", step, what, k + 1, max_retries, wait)
                 sleep(wait)
 
-    call("create_repo", lambda: api.create_repo(repo_id, token=tok, repo_type="dataset", private=private, exist_ok=True))
+    call(
+        "create_repo", lambda: api.create_repo(repo_id, token=tok, repo_type="dataset", private=private, exist_ok=True)
+    )
     call(
         "upload",
         lambda: api.upload_large_folder(
-            repo_id=repo_id, folder_path=str(ds), repo_type="dataset", private=private, ignore_patterns=list(UPLOAD_IGNORE)
+            repo_id=repo_id,
+            folder_path=str(ds),
+            repo_type="dataset",
+            private=private,
+            ignore_patterns=list(UPLOAD_IGNORE),
         ),
     )
     local = {p for p, _ in files}
@@ -382,4 +401,5 @@ def publish(
                 commit_message=f"Remove {len(stale)} file(s) no longer in the local dataset",
             ),
         )  # fmt: skip
-    return PublishResult(repo_id, files, False, f"https://huggingface.co/datasets/{repo_id}", attempts, stale, source, private)
+    url = f"https://huggingface.co/datasets/{repo_id}"
+    return PublishResult(repo_id, files, False, url, attempts, stale, source, private)

@@ -37,8 +37,12 @@ if TYPE_CHECKING:  # pragma: no cover
 
 log = logging.getLogger("robust_r1.report")
 
-PLOTS = ("counts_by_degradation.png", "counts_by_stage.png", "intensity_hist.png", "length_vs_intensity.png", "gallery.png")
-STAGE_COLORS = {"acquisition": "#4c72b0", "transmission": "#dd8452", "environment": "#55a868", "post-processing": "#c44e52"}
+PLOTS = (
+    "counts_by_degradation.png", "counts_by_stage.png", "intensity_hist.png", "length_vs_intensity.png", "gallery.png",
+)  # fmt: skip
+STAGE_COLORS = {
+    "acquisition": "#4c72b0", "transmission": "#dd8452", "environment": "#55a868", "post-processing": "#c44e52",
+}  # fmt: skip
 FRAME_COLUMNS = ("id", "degradations", "total_intensity", "type", "reasoning", "solution", "target_words", "backend")
 """The only columns the statistics read (never ``image``)."""
 
@@ -46,7 +50,7 @@ FRAME_COLUMNS = ("id", "degradations", "total_intensity", "type", "reasoning", "
 # ---------------------------------------------------------------- reading
 
 
-def load_frame(dataset_dir: str | Path) -> "pl.DataFrame":
+def load_frame(dataset_dir: str | Path) -> pl.DataFrame:
     """One row per sample with the columns the report needs (plus ``config``); images not read."""
     import polars as pl
 
@@ -54,7 +58,7 @@ def load_frame(dataset_dir: str | Path) -> "pl.DataFrame":
     files = shard_files(ds)
     if not files:
         raise ValueError(
-            f"{ds}: no parquet files under " + ", ".join(f"data/{d}" for d in DATA_DIRS[:-1]) + f" or data/{DATA_DIRS[-1]}; "
+            f"{ds}: no parquet files under data/sft, data/rl or data/validation; "
             "pass a folder written by `robust-r1 build`."
         )
     frames = []
@@ -123,7 +127,7 @@ def _length_scale(ds: Path) -> dict[str, float]:
     return {k: float(v) for k, v in LENGTH.updated(chain if isinstance(chain, dict) else None).settings().items()}
 
 
-def compute_stats(df: "pl.DataFrame", ds: Path) -> dict[str, Any]:
+def compute_stats(df: pl.DataFrame, ds: Path) -> dict[str, Any]:
     """Every number of the report, from the frame of :func:`load_frame`."""
     import numpy as np
     import polars as pl
@@ -161,7 +165,9 @@ def compute_stats(df: "pl.DataFrame", ds: Path) -> dict[str, Any]:
         }
     stages = list(degrade.STAGES) + sorted({d["stage"] for d in per_degradation.values()} - set(degrade.STAGES))
     per_stage = {s: int((degs["stage"] == s).sum()) for s in stages}
-    images_per_stage = {s: int(degs.filter(pl.col("stage") == s).select(pl.struct("config", "id").n_unique()).item()) for s in stages}
+    images_per_stage = {
+        s: int(degs.filter(pl.col("stage") == s).select(pl.struct("config", "id").n_unique()).item()) for s in stages
+    }
 
     total = df["total_intensity"].to_numpy()
     rwords = df["reasoning_words"].to_numpy()
@@ -228,10 +234,12 @@ def _plot_degradations(stats: dict, path: Path) -> None:
     items = list(stats["per_degradation"].items())[::-1]
     fig, axes = _figure(8, 0.32 * len(items) + 1.2)
     ax = axes[0, 0]
-    ax.barh([n for n, _ in items], [d["images"] for _, d in items], color=[STAGE_COLORS.get(d["stage"], "#8c8c8c") for _, d in items])
+    colors = [STAGE_COLORS.get(d["stage"], "#8c8c8c") for _, d in items]
+    ax.barh([n for n, _ in items], [d["images"] for _, d in items], color=colors)
     ax.set_xlabel("images carrying it")
     ax.set_title(f"Degradations ({stats['rows']['total']} images)")
-    ax.legend(handles=[Patch(color=c, label=s) for s, c in STAGE_COLORS.items()], loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+    handles = [Patch(color=c, label=s) for s, c in STAGE_COLORS.items()]
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     _save_figure(fig, path)
 
 
@@ -242,7 +250,8 @@ def _plot_stages(stats: dict, path: Path) -> None:
     x = np.arange(len(stages))
     fig, axes = _figure(7, 3.4)
     ax = axes[0, 0]
-    ax.bar(x - 0.2, [stats["per_stage"][s] for s in stages], 0.4, label="degradations", color=[STAGE_COLORS.get(s, "#8c8c8c") for s in stages])
+    colors = [STAGE_COLORS.get(s, "#8c8c8c") for s in stages]
+    ax.bar(x - 0.2, [stats["per_stage"][s] for s in stages], 0.4, label="degradations", color=colors)
     ax.bar(x + 0.2, [stats["images_per_stage"][s] for s in stages], 0.4, label="images", color="#bbbbbb")
     ax.set_xticks(x, stages)
     ax.set_ylabel("count")
@@ -251,7 +260,7 @@ def _plot_stages(stats: dict, path: Path) -> None:
     _save_figure(fig, path)
 
 
-def _plot_intensities(df: "pl.DataFrame", stats: dict, path: Path) -> None:
+def _plot_intensities(df: pl.DataFrame, stats: dict, path: Path) -> None:
     import numpy as np
     import polars as pl
 
@@ -276,7 +285,7 @@ def _plot_intensities(df: "pl.DataFrame", stats: dict, path: Path) -> None:
     _save_figure(fig, path)
 
 
-def _plot_length(df: "pl.DataFrame", stats: dict, chain: dict, path: Path) -> None:
+def _plot_length(df: pl.DataFrame, stats: dict, chain: dict, path: Path) -> None:
     import numpy as np
 
     total = df["total_intensity"].to_numpy()
@@ -298,11 +307,12 @@ def _plot_length(df: "pl.DataFrame", stats: dict, chain: dict, path: Path) -> No
         ys = np.clip(chain["length_base"] + chain["length_per_unit"] * xs, chain["length_min"], chain["length_max"])
         axes[0, 0].plot(xs, ys, "k--", lw=1, label="target length")
     axes[0, 0].legend(fontsize=8)
-    fig.suptitle(f"Chain length against damage: Spearman ρ(reasoning words, Σ s_i) = {fmt_number(sp['reasoning_words'])}")
+    rho = fmt_number(sp["reasoning_words"])
+    fig.suptitle(f"Chain length against damage: Spearman ρ(reasoning words, Σ s_i) = {rho}")
     _save_figure(fig, path)
 
 
-def _pick_gallery(df: "pl.DataFrame", n: int) -> list[dict]:
+def _pick_gallery(df: pl.DataFrame, n: int) -> list[dict]:
     """Up to ``n`` samples spread evenly over the total-intensity range (deterministic)."""
     import numpy as np
     import polars as pl
@@ -394,6 +404,11 @@ def summary_markdown(stats: dict[str, Any], *, images: bool = True, image_prefix
     another folder (the card, one level up, uses ``report/``)."""
     r = stats["rows"]
     sp = stats["spearman"]
+    f = fmt_number
+    per_image, total, rwords = stats["degradations_per_image"], stats["total_intensity"], stats["reasoning_words"]
+    errors = stats["errors"]
+    by_stage = " (" + ", ".join(f"{k} {v}" for k, v in errors["by_stage"].items()) + ")" if errors["total"] else ""
+    deviation = 100 * stats["length_vs_target"]["mean_abs_relative_deviation"]
     lines = [
         f"# Report: {stats['dataset']}",
         "",
@@ -402,17 +417,16 @@ def summary_markdown(stats: dict[str, Any], *, images: bool = True, image_prefix
         *[f"| {k} | {v} |" for k, v in r.items() if k != "total"],
         f"| **total** | **{r['total']}** |",
         "",
-        f"- failed samples (not in the data): {stats['errors']['total']}"
-        + (" (" + ", ".join(f"{k} {v}" for k, v in stats["errors"]["by_stage"].items()) + ")" if stats["errors"]["total"] else ""),
-        f"- degradations per image: mean {fmt_number(stats['degradations_per_image']['mean'], 2)} "
-        f"(min {fmt_number(stats['degradations_per_image']['min'], 0)}, max {fmt_number(stats['degradations_per_image']['max'], 0)})",
-        f"- intensity of one degradation: mean {fmt_number(stats['intensity']['mean'], 2)}; total intensity per image: mean "
-        f"{fmt_number(stats['total_intensity']['mean'], 2)} (min {fmt_number(stats['total_intensity']['min'], 2)}, max {fmt_number(stats['total_intensity']['max'], 2)})",
-        f"- reasoning length: mean {fmt_number(stats['reasoning_words']['mean'], 1)} words "
-        f"(min {fmt_number(stats['reasoning_words']['min'], 0)}, max {fmt_number(stats['reasoning_words']['max'], 0)}); "
-        f"mean deviation from the target length {fmt_number(100 * stats['length_vs_target']['mean_abs_relative_deviation'], 1)} %",
-        f"- **Spearman ρ(total intensity, reasoning length) = {fmt_number(sp['reasoning_words'])}**; whole chain: "
-        f"{fmt_number(sp['solution_words'])} (n = {sp['n']}). " + _verdict(sp["reasoning_words"]),
+        f"- failed samples (not in the data): {errors['total']}{by_stage}",
+        f"- degradations per image: mean {f(per_image['mean'], 2)} "
+        f"(min {f(per_image['min'], 0)}, max {f(per_image['max'], 0)})",
+        f"- intensity of one degradation: mean {f(stats['intensity']['mean'], 2)}; total intensity per image: mean "
+        f"{f(total['mean'], 2)} (min {f(total['min'], 2)}, max {f(total['max'], 2)})",
+        f"- reasoning length: mean {f(rwords['mean'], 1)} words "
+        f"(min {f(rwords['min'], 0)}, max {f(rwords['max'], 0)}); "
+        f"mean deviation from the target length {f(deviation, 1)} %",
+        f"- **Spearman ρ(total intensity, reasoning length) = {f(sp['reasoning_words'])}**; whole chain: "
+        f"{f(sp['solution_words'])} (n = {sp['n']}). " + _verdict(sp["reasoning_words"]),
         "- chain backends: " + ", ".join(f"`{k}` {v}" for k, v in stats["backends"].items()),
         "",
         "| stage | degradations | images |",
@@ -421,14 +435,19 @@ def summary_markdown(stats: dict[str, Any], *, images: bool = True, image_prefix
         "",
         "| degradation | stage | images | mean intensity |",
         "|---|---|---:|---:|",
-        *[f"| {k} | {v['stage']} | {v['images']} | {fmt_number(v['mean_intensity'], 2)} |" for k, v in stats["per_degradation"].items()],
+        *[
+            f"| {k} | {v['stage']} | {v['images']} | {f(v['mean_intensity'], 2)} |"
+            for k, v in stats["per_degradation"].items()
+        ],
     ]
     if images:
         lines += ["", *[f"![{p[:-4].replace('_', ' ')}]({image_prefix}{p})" for p in PLOTS]]
     return "\n".join(lines) + "\n"
 
 
-def make_report(dataset_dir: str | Path, out_dir: str | Path | None = None, *, gallery_size: int = 12) -> dict[str, Any]:
+def make_report(
+    dataset_dir: str | Path, out_dir: str | Path | None = None, *, gallery_size: int = 12
+) -> dict[str, Any]:
     """Write plots, ``stats.json`` and ``summary.md`` of ``dataset_dir`` into ``out_dir``
     (default ``dataset_dir/report``) and return the statistics.
 

@@ -27,9 +27,10 @@ from __future__ import annotations
 import io
 import json
 import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -172,7 +173,8 @@ def _local_data_files(folder: Path) -> tuple[str, dict[str, list[str]]] | None:
     if any((folder / f"metadata{ext}").is_file() for ext in (".jsonl", ".csv", ".parquet")):
         return None  # an HF imagefolder: `datasets` pairs the images with metadata itself
     for ext in (".parquet", ".jsonl", ".json", ".csv"):
-        files = sorted(p for p in folder.rglob(f"*{ext}") if not any(x.startswith(".") for x in p.relative_to(folder).parts))
+        found = folder.rglob(f"*{ext}")
+        files = sorted(p for p in found if not any(x.startswith(".") for x in p.relative_to(folder).parts))
         if files:
             groups: dict[str, list[str]] = {}
             for f in files:
@@ -374,7 +376,12 @@ class ColumnMappedSource:
     name = "mapped"
 
     def __init__(
-        self, path_or_repo: str, split: str = "train", columns: Mapping[str, str] | str | None = None, *, table: Any = None
+        self,
+        path_or_repo: str,
+        split: str = "train",
+        columns: Mapping[str, str] | str | None = None,
+        *,
+        table: Any = None,
     ):
         self.spec, self.split = path_or_repo, normalize_split(split)
         self.ds = load_table(path_or_repo, self.split) if table is None else table

@@ -19,7 +19,9 @@ from typing import Any
 
 from factory.layout import config_files
 
-GT_COLUMNS: tuple[str, ...] = ("solution", "answer", "choices", "degradations", "target_words", "direct_answers", "answer_text")
+GT_COLUMNS: tuple[str, ...] = (
+    "solution", "answer", "choices", "degradations", "target_words", "direct_answers", "answer_text",
+)  # fmt: skip
 REQUIRED: tuple[str, ...] = ("image", "prompt", "solution")
 
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 import io
 import sys
 from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator, Union
+from typing import Any
 
 from factory.degrade.image import encode_png
 from factory.degrade.recipes import Recipe, TrainRecipeConfig
@@ -68,7 +69,7 @@ class Failure:
     reason: str
 
 
-Result = Union[Prepared, Failure]
+Result = Prepared | Failure
 
 
 def init_worker(worker: bool = False) -> None:

@@ -82,14 +82,22 @@ def _build_split(split, source, cfg: BuildConfig, state: Path, feats, submit, wi
     llm = cfg.chain.uses_model
     chain_batch = max(cfg.row_group_size, 4 * cfg.chain.concurrency) if llm else cfg.row_group_size
     job = functools.partial(
-        Job, seed=cfg.seed, recipe=cfg.recipe, image_format=cfg.image_format, keep_clean=cfg.keep_clean,
+        Job,
+        seed=cfg.seed,
+        recipe=cfg.recipe,
+        image_format=cfg.image_format,
+        keep_clean=cfg.keep_clean,
         want_arrays=llm and cfg.chain.vision,
-    )  # fmt: skip
+    )
     samples = islice(iter(source), total)
     bar = tqdm(
-        total=total, initial=skipped, desc=f"build {split}", unit="sample", dynamic_ncols=True,
+        total=total,
+        initial=skipped,
+        desc=f"build {split}",
+        unit="sample",
+        dynamic_ncols=True,
         disable=None if progress else True,
-    )  # fmt: skip
+    )
     processed = errors = 0
     writer: ChunkWriter | None = None
     try:
@@ -190,7 +198,9 @@ def build(cfg: BuildConfig, *, progress: bool = True) -> BuildSummary:
         have = [normalize_split(s) for s in source_splits(cfg.source)]
         splits = tuple(s for s in SPLIT_DIRS if s in have)
         if not splits:
-            raise ConfigError("splits", f"{cfg.source}: no train or validation split (found {have}); name the splits to build.")
+            raise ConfigError(
+                "splits", f"{cfg.source}: no train or validation split (found {have}); name the splits to build."
+            )
     else:
         splits = cfg.splits
     sources = {split: open_source(cfg.source, split, cfg.columns) for split in splits}  # fail before writing

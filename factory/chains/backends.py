@@ -38,8 +38,9 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Protocol, Sequence, TypeVar, Union, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from factory.errors import ConfigError, ServiceError
 
@@ -47,9 +48,21 @@ T = TypeVar("T")
 
 KINDS = ("chat", "writer")
 CHAT_SETTINGS = (
-    "model", "base_url", "api_key", "concurrency", "max_retries", "backoff_base", "backoff_max", "timeout",
-    "cache_dir", "temperature", "max_tokens", "seed", "extra_body", "transport",
-)  # fmt: skip
+    "model",
+    "base_url",
+    "api_key",
+    "concurrency",
+    "max_retries",
+    "backoff_base",
+    "backoff_max",
+    "timeout",
+    "cache_dir",
+    "temperature",
+    "max_tokens",
+    "seed",
+    "extra_body",
+    "transport",
+)
 """The keywords a chat backend is constructed with (``ChainConfig.chat_settings()``)."""
 
 
@@ -149,7 +162,7 @@ class Backend:
     """A registered backend."""
 
     name: str
-    target: Union[str, Callable[..., Any]]
+    target: str | Callable[..., Any]
     """``"module:attribute"`` (imported on first use) or the callable: for a ``chat`` backend it
     is called with the :data:`CHAT_SETTINGS` keywords and returns a :class:`ChatBackend`; for a
     ``writer`` backend it is called with the ``ChainConfig`` and returns a :class:`ChainBackend`."""
@@ -175,7 +188,7 @@ _REGISTRY: dict[str, Backend] = {}
 
 
 def register_backend(
-    name: str, target: Union[str, Callable[..., Any]], *, kind: str = "chat", description: str = "", replace: bool = False
+    name: str, target: str | Callable[..., Any], *, kind: str = "chat", description: str = "", replace: bool = False
 ) -> Backend:
     """Register a backend under ``name`` (what ``ChainConfig(backend=...)`` and ``--backend`` take)."""
     if kind not in KINDS:
@@ -272,10 +285,13 @@ def run_sync(coro: Awaitable[T]) -> T:
 # ---------------------------------------------------------------- the built-in backends
 
 register_backend(
-    "template", "factory.chains.template:TemplateBackend", kind="writer",
+    "template",
+    "factory.chains.template:TemplateBackend",
+    kind="writer",
     description="offline and deterministic: chains from the recipe and the QA, no model",
-)  # fmt: skip
+)
 register_backend(
-    "openai", "factory.chains.llm:ChatClient",
+    "openai",
+    "factory.chains.llm:ChatClient",
     description="any OpenAI-compatible server (OpenAI, vLLM, Ollama, LM Studio); key from OPENAI_API_KEY",
-)  # fmt: skip
+)

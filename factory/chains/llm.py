@@ -1,4 +1,4 @@
-"""The ``openai`` chat backend (:mod:`factory.chains.backends`): bounded concurrency, retries with backoff, an on-disk cache.
+"""The ``openai`` chat backend (:mod:`factory.chains.backends`): bounded concurrency, retries, a cache.
 
 Works with OpenAI, vLLM, Ollama, LM Studio or any server speaking ``/v1/chat/completions``,
 through the official ``openai.AsyncOpenAI`` client (imported lazily).
@@ -53,7 +53,11 @@ PRICES_PER_1K: dict[str, tuple[float, float]] = {
 }
 
 RETRYABLE_STATUS = frozenset({408, 409, 425, 429})
-FATAL_STATUS = {401: "check OPENAI_API_KEY", 403: "the key has no access to this model or endpoint", 404: "check --model and --base-url"}
+FATAL_STATUS = {
+    401: "check OPENAI_API_KEY",
+    403: "the key has no access to this model or endpoint",
+    404: "check --model and --base-url",
+}
 TRANSPORTS = ("auto", "aiohttp", "httpx")
 
 
@@ -81,7 +85,8 @@ class DiskCache:
         try:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise ConfigError("cache_dir", f"cannot create the cache folder ({exc.strerror}).", value=str(root)) from None
+            msg = f"cannot create the cache folder ({exc.strerror})."
+            raise ConfigError("cache_dir", msg, value=str(root)) from None
         self._dirs: set[str] = set()
         self._index: set[str] | None = None
         self._pending: dict[str, dict[str, Any]] = {}
@@ -107,7 +112,8 @@ class DiskCache:
         for sub in subs:
             self._dirs.add(sub.name)
             try:
-                keys.update(e.name[:-5] for e in os.scandir(sub.path) if e.name.endswith(".json") and not e.name.startswith("."))
+                names = (e.name for e in os.scandir(sub.path))
+                keys.update(n[:-5] for n in names if n.endswith(".json") and not n.startswith("."))
             except OSError:
                 continue
         return keys
@@ -150,7 +156,9 @@ class DiskCache:
             self._pending[key] = value
             if self._thread is None or not self._thread.is_alive():
                 self._queue = queue.Queue()
-                self._thread = threading.Thread(target=self._writer, args=(self._queue,), name="chain-cache-writer", daemon=True)
+                self._thread = threading.Thread(
+                    target=self._writer, args=(self._queue,), name="chain-cache-writer", daemon=True
+                )
                 self._thread.start()
             self._queue.put(key)
 
@@ -168,7 +176,8 @@ class DiskCache:
                     except OSError as exc:
                         if self._write_error is None:
                             self._write_error = f"{type(exc).__name__}: {exc.strerror or exc}"
-                            log.warning("chain cache %s: cannot write (%s); answers are not cached", self.root, self._write_error)
+                            msg = "chain cache %s: cannot write (%s); answers are not cached"
+                            log.warning(msg, self.root, self._write_error)
                     with self._lock:
                         self._pending.pop(key, None)
             finally:
@@ -223,7 +232,9 @@ class ChatClient:
         transport: str = "auto",
     ):
         if not model:
-            raise ValueError("openai backend: --model is required (for example gpt-4o, or the name your vLLM/Ollama server serves).")
+            raise ValueError(
+                "openai backend: --model is required (for example gpt-4o, or the name your vLLM/Ollama server serves)."
+            )
         if transport not in TRANSPORTS:
             raise ValueError(f"openai backend: transport {transport!r}: use one of {', '.join(TRANSPORTS)}.")
         key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
@@ -274,7 +285,8 @@ class ChatClient:
         import openai
 
         try:
-            base = next(c for c in openai.DefaultAsyncHttpxClient.__mro__ if c.__module__.split(".")[0].startswith("httpx"))
+            mro = openai.DefaultAsyncHttpxClient.__mro__
+            base = next(c for c in mro if c.__module__.split(".")[0].startswith("httpx"))
             httpx_mod = importlib.import_module(base.__module__.split(".")[0])
         except (StopIteration, AttributeError, ImportError):  # an SDK without these hooks
             return None
@@ -410,7 +422,10 @@ class ChatClient:
             self._raw_content = "content" in inspect.signature(client.post).parameters
         if self._raw_content:
             resp = await client.post(
-                "/chat/completions", content=blob, cast_to=str, options={"headers": {"Content-Type": "application/json"}}
+                "/chat/completions",
+                content=blob,
+                cast_to=str,
+                options={"headers": {"Content-Type": "application/json"}},
             )
         else:  # pragma: no cover - older openai 1.x
             resp = await client.post("/chat/completions", body=json.loads(blob), cast_to=str)
@@ -447,7 +462,13 @@ class ChatClient:
                         raise MalformedResponse("message content is not text")
                     text = text or ""
                     finish = choice.get("finish_reason")
-                except (openai.RateLimitError, openai.APITimeoutError, openai.APIConnectionError, openai.InternalServerError, MalformedResponse) as exc:
+                except (
+                    openai.RateLimitError,
+                    openai.APITimeoutError,
+                    openai.APIConnectionError,
+                    openai.InternalServerError,
+                    MalformedResponse,
+                ) as exc:
                     last = exc
                     retry_after = self._retry_after(exc)
                 except openai.APIStatusError as exc:
@@ -486,4 +507,5 @@ class ChatClient:
             log.debug("chat request: %s, retry %d in %.2f s", name, attempt + 1, delay)
             await asyncio.sleep(delay)
         detail = _scrub(str(last), self._key)[:200] if last is not None else ""
-        raise LLMError(f"gave up after {self.max_retries + 1} attempts: {type(last).__name__}" + (f" ({detail})" if detail else ""))
+        detail = f" ({detail})" if detail else ""
+        raise LLMError(f"gave up after {self.max_retries + 1} attempts: {type(last).__name__}{detail}")

@@ -10,7 +10,8 @@ draft, so they run at the same time.
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from .backends import ChatBackend, LLMError, SampleFailed, chat_messages, encode_images
 from .prompting import format_question, render_prompt
@@ -50,15 +51,27 @@ class ChatChainBackend:
         """Render every step template once with sample values: a broken user template is one
         clear error before the batch, not a failure per sample."""
         ctx = {
-            "question": "What is shown? 0. a cat 1. a dog", "choices": ["a cat", "a dog"], "answer": "0", "answer_text": "a cat",
+            "question": "What is shown? 0. a cat 1. a dog",
+            "choices": ["a cat", "a dog"],
+            "answer": "0",
+            "answer_text": "a cat",
             "degradations": [{"name": "lens blur", "stage": "acquisition", "intensity": 0.5, "description": "blur"}],
-            "degradation_list": "lens blur (0.50)", "total_intensity": 0.5, "target_words": 40, "vision": self.cfg.vision,
-            "influence": "i", "reasoning": "r", "min_words": 35, "max_words": 45, "longer": True,
-        }  # fmt: skip
+            "degradation_list": "lens blur (0.50)",
+            "total_intensity": 0.5,
+            "target_words": 40,
+            "vision": self.cfg.vision,
+            "influence": "i",
+            "reasoning": "r",
+            "min_words": 35,
+            "max_words": 45,
+            "longer": True,
+        }
         for name in STEPS:
             render_prompt(name, self.cfg.prompts_dir, **ctx)
 
-    async def _step(self, template: str, images: Sequence[str], check: Callable[[str], str | None], ctx: dict[str, Any]) -> str:
+    async def _step(
+        self, template: str, images: Sequence[str], check: Callable[[str], str | None], ctx: dict[str, Any]
+    ) -> str:
         prompt = render_prompt(template, self.cfg.prompts_dir, vision=bool(images), **ctx)
         feedback = None
         for _ in range(self.cfg.max_regenerations + 1):
@@ -102,21 +115,33 @@ class ChatChainBackend:
         }
         both, degraded = await self._images(req)
         infl = await self._step("influence", both, lambda t: check_text("influence", t), ctx)
-        draft = await self._step("reasoning", degraded, lambda t: check_text("reasoning", t), {**ctx, "influence": infl})
+        draft = await self._step(
+            "reasoning", degraded, lambda t: check_text("reasoning", t), {**ctx, "influence": infl}
+        )
         conclude = self._step(
-            "conclusion", [], lambda t: check_conclusion(t, req.answer_text, str(req.answer), req.choices),
+            "conclusion",
+            [],
+            lambda t: check_conclusion(t, req.answer_text, str(req.answer), req.choices),
             {**ctx, "influence": infl, "reasoning": draft},
-        )  # fmt: skip
+        )
         if check_length(draft, target, cfg.length_tolerance) is None:
             return infl, draft, await conclude
         # Length scaling needs only the draft, like the conclusion: both run at the same time.
         # Ask for the middle of the accepted band, so a model that misses a little still passes.
         narrow = cfg.length_tolerance * 0.6
         scale = self._step(
-            "length_scaling", [], lambda t: check_length(t, target, cfg.length_tolerance),
-            {**ctx, "influence": infl, "reasoning": draft, "min_words": max(lo, int(target * (1 - narrow))),
-             "max_words": min(hi, int(target * (1 + narrow))), "longer": words(draft) < target},
-        )  # fmt: skip
+            "length_scaling",
+            [],
+            lambda t: check_length(t, target, cfg.length_tolerance),
+            {
+                **ctx,
+                "influence": infl,
+                "reasoning": draft,
+                "min_words": max(lo, int(target * (1 - narrow))),
+                "max_words": min(hi, int(target * (1 + narrow))),
+                "longer": words(draft) < target,
+            },
+        )
         concl, reas = await asyncio.gather(conclude, scale, return_exceptions=True)
         for outcome in (concl, reas):
             if isinstance(outcome, BaseException):

@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -50,7 +51,9 @@ __all__ = [
 ]
 
 # Fields of ChainConfig that change how requests are sent, not what is written.
-_TRANSPORT_FIELDS = ("api_key", "cache_dir", "concurrency", "max_retries", "backoff_base", "backoff_max", "timeout", "transport")
+_TRANSPORT_FIELDS = (
+    "api_key", "cache_dir", "concurrency", "max_retries", "backoff_base", "backoff_max", "timeout", "transport",
+)  # fmt: skip
 
 
 @dataclass
@@ -112,7 +115,11 @@ class ChainConfig:
 
     def target(self, total_intensity: float) -> int:
         return target_words(
-            total_intensity, base=self.length_base, per_unit=self.length_per_unit, lo=self.length_min, hi=self.length_max
+            total_intensity,
+            base=self.length_base,
+            per_unit=self.length_per_unit,
+            lo=self.length_min,
+            hi=self.length_max,
         )
 
     @property
@@ -146,11 +153,18 @@ class ChainConfig:
         if not 0 < self.length_tolerance < 1:
             raise ConfigError("length_tolerance", "must be in (0, 1).", value=self.length_tolerance)
         if not 1 <= self.length_min <= self.length_max:
-            raise ConfigError("length_min", f"need 1 <= length_min <= length_max (length_max is {self.length_max}).", value=self.length_min)
+            msg = f"need 1 <= length_min <= length_max (length_max is {self.length_max})."
+            raise ConfigError("length_min", msg, value=self.length_min)
         if self.max_regenerations < 0:
             raise ConfigError("max_regenerations", "must be >= 0.", value=self.max_regenerations)
         if self.concurrency < 1:
             raise ConfigError("concurrency", "must be >= 1.", value=self.concurrency)
+
+
+RESULT_FIELDS = (
+    "type", "influence", "reasoning", "conclusion", "answer", "solution", "prompt", "target_words", "backend",
+)  # fmt: skip
+"""The chain fields of a :class:`ChainResult` (what ``robust-r1 chain --json`` prints)."""
 
 
 @dataclass
@@ -196,13 +210,15 @@ class ChainResult:
 
     def fields(self) -> dict[str, Any]:
         """The chain fields (what ``robust-r1 chain --json`` prints)."""
-        return {k: getattr(self, k) for k in ("type", "influence", "reasoning", "conclusion", "answer", "solution", "prompt", "target_words", "backend")}
+        return {k: getattr(self, k) for k in RESULT_FIELDS}
 
 
 class BatchReport(list):
     """The results of a batch, in request order (a ``list`` of :class:`ChainResult`), plus usage."""
 
-    def __init__(self, results: Sequence[ChainResult] = (), usage: dict[str, Any] | None = None, cost_usd: float | None = None):
+    def __init__(
+        self, results: Sequence[ChainResult] = (), usage: dict[str, Any] | None = None, cost_usd: float | None = None
+    ):
         super().__init__(results)
         self.usage: dict[str, Any] = dict(usage or {})
         """openai backend: requests, cached, retries, prompt_tokens, completion_tokens, errors."""
@@ -321,7 +337,7 @@ async def awrite_chains(
     log.info(
         "chains: %d ok, %d failed; %d requests (%d retries), %d cached; %d + %d tokens%s",
         len(report.ok), len(report.failed), usage.requests, usage.retries, usage.cached,
-        usage.prompt_tokens, usage.completion_tokens, f"; ${report.cost_usd:.4f}" if report.cost_usd is not None else "",
+        usage.prompt_tokens, usage.completion_tokens, "" if report.cost_usd is None else f"; ${report.cost_usd:.4f}",
     )
     return report
 
@@ -372,7 +388,8 @@ def request_from_image(
     from factory import degrade
 
     img = degrade.to_rgb_uint8(image)
-    sid = sample_id or "chain:" + str(degrade.derive_seed(seed, img.shape, int(img[:: max(1, img.shape[0] // 16)].sum())))
+    fingerprint = int(img[:: max(1, img.shape[0] // 16)].sum())
+    sid = sample_id or "chain:" + str(degrade.derive_seed(seed, img.shape, fingerprint))
     recipe = degrade.sample_recipe("train", seed, sid)
     choices = [str(c) for c in choices]
     answer_idx, answer_text = resolve_answer(answer, choices)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 
@@ -16,35 +15,46 @@ def build_command(
     source: str = typer.Option(
         "demo", "--source", "-s", help="demo, aokvqa, a local parquet/jsonl/csv file or folder, or a Hub repo id."
     ),
-    split: Optional[List[str]] = typer.Option(
-        None, "--split", help="train and/or validation (repeat or comma-separate; default: both, where the source has them)."
+    split: list[str] | None = typer.Option(
+        None,
+        "--split",
+        help="train and/or validation (repeat or comma-separate; default: both, where the source has them).",
     ),
-    limit: Optional[str] = typer.Option(
+    limit: str | None = typer.Option(
         None, "--limit", help="At most N samples per split (the first ones), or per split: train=10000,validation=1000."
     ),
-    columns: Optional[str] = typer.Option(
-        None, "--columns",
-        help="Column mapping TARGET=SOURCE,... for other datasets; targets: image, question, choices, answer, answer_text, "
-        "id, direct_answers.",
-    ),  # fmt: skip
+    columns: str | None = typer.Option(
+        None,
+        "--columns",
+        help="Column mapping TARGET=SOURCE,... for other datasets; targets: image, question, choices, answer, "
+        "answer_text, id, direct_answers.",
+    ),
     backend: str = LLM.backend,
-    model: Optional[str] = LLM.model,
-    base_url: Optional[str] = LLM.base_url,
+    model: str | None = LLM.model,
+    base_url: str | None = LLM.base_url,
     concurrency: int = LLM.concurrency,
-    cache: Optional[Path] = LLM.cache,
-    prompts: Optional[Path] = LLM.prompts,
+    cache: Path | None = LLM.cache,
+    prompts: Path | None = LLM.prompts,
     no_vision: bool = LLM.no_vision,
-    seed: int = typer.Option(0, "--seed", min=0, help="Base seed: recipes and the sft/rl assignment derive from (seed, sample id)."),
-    workers: int = typer.Option(1, "--workers", "-j", min=1, help="Image worker processes (results do not depend on it)."),
+    seed: int = typer.Option(
+        0, "--seed", min=0, help="Base seed: recipes and the sft/rl assignment derive from (seed, sample id)."
+    ),
+    workers: int = typer.Option(
+        1, "--workers", "-j", min=1, help="Image worker processes (results do not depend on it)."
+    ),
     sft_fraction: float = typer.Option(
         0.25, "--sft-fraction", min=0.0, max=1.0, help="Share of train samples in the sft config; the rest go to rl."
     ),
     keep_clean: bool = typer.Option(False, "--keep-clean", help="Also store the pristine image (column clean_image)."),
     image_format: str = typer.Option(
-        "png", "--image-format",
-        help="png (lossless, default), webp (lossless, smaller, slower) or jpeg (q95, smallest, alters the damage slightly).",
-    ),  # fmt: skip
-    shard_size: int = typer.Option(1000, "--shard-size", min=1, help="Samples per resumable chunk (one shard per config per chunk)."),
+        "png",
+        "--image-format",
+        help="png (lossless, default), webp (lossless, smaller, slower) or jpeg (q95, smallest, alters the damage "
+        "slightly).",
+    ),
+    shard_size: int = typer.Option(
+        1000, "--shard-size", min=1, help="Samples per resumable chunk (one shard per config per chunk)."
+    ),
     report: bool = typer.Option(True, "--report/--no-report", help="Write report/ and the dataset card at the end."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
@@ -63,9 +73,15 @@ def build_command(
     elif cache is None:
         cache = out / STATE / "llm-cache"
     chain = chain_config(
-        backend=backend, model=model, base_url=base_url, concurrency=concurrency, cache=cache, prompts=prompts,
-        no_vision=no_vision, seed=seed,
-    )  # fmt: skip
+        backend=backend,
+        model=model,
+        base_url=base_url,
+        concurrency=concurrency,
+        cache=cache,
+        prompts=prompts,
+        no_vision=no_vision,
+        seed=seed,
+    )
     cfg = BuildConfig(
         source=source,
         out=str(out),

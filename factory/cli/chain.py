@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any
 
 import typer
 
@@ -55,13 +55,15 @@ class ChainCommand(Command):
         args = _spread_choices(list(args))
         takes_value = {o for p in self.params if p.param_type_name == "option" and not p.is_flag for o in p.opts}
         # IMAGE written after the choices was eaten as the last choice: give it back.
-        positional = [a for j, a in enumerate(args) if not a.startswith("-") and (j == 0 or args[j - 1] not in takes_value)]
+        positional = [
+            a for j, a in enumerate(args) if not a.startswith("-") and (j == 0 or args[j - 1] not in takes_value)
+        ]
         if not positional and len(args) >= 2 and args[-2] == "--choices" and os.path.isfile(args[-1]):
             args = args[:-2] + [args[-1]]
         return super().parse_args(ctx, args)
 
 
-def _choices(values: Optional[List[str]]) -> list[str]:
+def _choices(values: list[str] | None) -> list[str]:
     vals = [v for v in (values or []) if v.strip()]
     if len(vals) == 1 and "," in vals[0]:  # --choices "a dog,a cat,a bird"
         vals = vals[0].split(",")
@@ -72,18 +74,22 @@ def chain(
     image: Path = typer.Argument(..., help="An image file.", show_default=False),
     question: str = typer.Option(..., "--question", "-q", help="The question about the image."),
     answer: str = typer.Option(
-        ..., "--answer", "-a",
+        ...,
+        "--answer",
+        "-a",
         help="Ground truth: for multiple choice the option index (0, 1, ...), its letter or its text; else the answer.",
-    ),  # fmt: skip
-    choices: Optional[List[str]] = typer.Option(
-        None, "--choices", help="Options of a multiple-choice question: --choices A B C D (or repeated, or comma-separated)."
+    ),
+    choices: list[str] | None = typer.Option(
+        None,
+        "--choices",
+        help="Options of a multiple-choice question: --choices A B C D (or repeated, or comma-separated).",
     ),
     seed: int = typer.Option(0, "--seed", min=0, help="Seed of the train recipe."),
     backend: str = LLM.backend,
-    base_url: Optional[str] = LLM.base_url,
-    model: Optional[str] = LLM.model,
-    cache: Optional[Path] = LLM.cache,
-    prompts: Optional[Path] = LLM.prompts,
+    base_url: str | None = LLM.base_url,
+    model: str | None = LLM.model,
+    cache: Path | None = LLM.cache,
+    prompts: Path | None = LLM.prompts,
     no_vision: bool = LLM.no_vision,
     concurrency: int = LLM.concurrency,
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object: degradations and the chain fields."),
@@ -100,9 +106,15 @@ def chain(
         img, question=question, answer=answer, choices=_choices(choices), seed=seed, sample_id=f"chain:{image.name}"
     )
     cfg = chain_config(
-        backend=backend, model=model, base_url=base_url, concurrency=concurrency, cache=cache, prompts=prompts,
-        no_vision=no_vision, seed=seed,
-    )  # fmt: skip
+        backend=backend,
+        model=model,
+        base_url=base_url,
+        concurrency=concurrency,
+        cache=cache,
+        prompts=prompts,
+        no_vision=no_vision,
+        seed=seed,
+    )
     report = write_chains([req], cfg)
     res = report[0]
     if not res.ok:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import shlex
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any
 
 import typer
 from typer.core import TyperCommand
@@ -94,7 +94,7 @@ def add_command(app: typer.Typer, name: str, fn: Any, cls: type = Command) -> No
 # ---------------------------------------------------------------- helpers of several commands
 
 
-def split_values(values: Optional[List[str]]) -> Optional[list[str]]:
+def split_values(values: list[str] | None) -> list[str] | None:
     """Repeated and comma-separated values of one option as one list (``None`` when empty)."""
     if not values:
         return None
@@ -130,31 +130,40 @@ class LLM:
     """The chain-writer options of ``build`` and ``chain``, declared once (use them as defaults)."""
 
     backend = typer.Option(
-        "template", "--backend",
-        help="Chain writer: template (offline, default), openai (any OpenAI-compatible server) or another registered backend.",
-    )  # fmt: skip
-    model = typer.Option(None, "--model", help="Model name of an LLM backend (e.g. gpt-4o, or what your vLLM/Ollama server serves).")
+        "template",
+        "--backend",
+        help="Chain writer: template (offline, default), openai (any OpenAI-compatible server) or another "
+        "registered backend.",
+    )
+    model = typer.Option(
+        None, "--model", help="Model name of an LLM backend (e.g. gpt-4o, or what your vLLM/Ollama server serves)."
+    )
     base_url = typer.Option(
-        None, "--base-url",
+        None,
+        "--base-url",
         help="OpenAI-compatible server URL, e.g. http://localhost:8000/v1 (vLLM), http://localhost:11434/v1 (Ollama); "
         "default api.openai.com, key from OPENAI_API_KEY.",
-    )  # fmt: skip
+    )
     concurrency = typer.Option(8, "--concurrency", min=1, help="LLM requests in flight.")
     cache = typer.Option(
-        None, "--cache", help="LLM response cache folder: a re-run makes no new calls (build: default OUT/.build/llm-cache)."
+        None,
+        "--cache",
+        help="LLM response cache folder: a re-run makes no new calls (build: default OUT/.build/llm-cache).",
     )
-    prompts = typer.Option(None, "--prompts", help="Folder with your own copies of the prompt templates (prompts/*.j2).")
+    prompts = typer.Option(
+        None, "--prompts", help="Folder with your own copies of the prompt templates (prompts/*.j2)."
+    )
     no_vision = typer.Option(False, "--no-vision", help="Send no images to the LLM (text-only models).")
 
 
 def chain_config(
     *,
     backend: str,
-    model: Optional[str],
-    base_url: Optional[str],
+    model: str | None,
+    base_url: str | None,
     concurrency: int,
-    cache: Optional[Path],
-    prompts: Optional[Path],
+    cache: Path | None,
+    prompts: Path | None,
     no_vision: bool,
     seed: int,
 ):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -38,9 +37,9 @@ def report_command(
 
 def card_command(
     dataset: Path = DATASET,
-    repo_id: Optional[str] = typer.Option(None, "--repo-id", help="USER/NAME for the loading snippet."),
-    license: Optional[str] = typer.Option(None, "--license", help=LICENSE_HELP),
-    pretty_name: Optional[str] = typer.Option(None, "--pretty-name"),
+    repo_id: str | None = typer.Option(None, "--repo-id", help="USER/NAME for the loading snippet."),
+    license: str | None = typer.Option(None, "--license", help=LICENSE_HELP),
+    pretty_name: str | None = typer.Option(None, "--pretty-name"),
 ) -> None:
     """(Re)write the dataset card README.md from build.json and report/."""
     from factory.card import write_card
@@ -58,8 +57,8 @@ def publish_command(
     repo_id: str = typer.Option(..., "--repo-id", help="USER/NAME (or ORG/NAME) of the Hub dataset repo."),
     private: bool = typer.Option(False, "--private", help="Create the repo private."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Validate and list what would be uploaded; no API call."),
-    license: Optional[str] = typer.Option(None, "--license", help=LICENSE_HELP),
-    pretty_name: Optional[str] = typer.Option(None, "--pretty-name", help="Title of the card."),
+    license: str | None = typer.Option(None, "--license", help=LICENSE_HELP),
+    pretty_name: str | None = typer.Option(None, "--pretty-name", help="Title of the card."),
     max_retries: int = typer.Option(5, "--max-retries", min=0, help="Retries of transient Hub errors."),
 ) -> None:
     """Validate the folder and upload it to the Hub (token: HF_TOKEN or `hf auth login`)."""
@@ -77,9 +76,15 @@ def publish_command(
 def export_command(
     dataset: Path = DATASET,
     out: Path = typer.Argument(..., help="Output folder (created; a previous export there is replaced)."),
-    fmt: str = typer.Option("reference", "--format", help="reference: the Robust-R1 reference repo's jsonl + image folders."),
-    config: str = typer.Option("rl", "--config", help="Config whose train split becomes train.jsonl: rl (GRPO, default) or sft."),
-    human: str = typer.Option("question", "--human", help="question (the reference appends its own instruction) or prompt (ours)."),
+    fmt: str = typer.Option(
+        "reference", "--format", help="reference: the Robust-R1 reference repo's jsonl + image folders."
+    ),
+    config: str = typer.Option(
+        "rl", "--config", help="Config whose train split becomes train.jsonl: rl (GRPO, default) or sft."
+    ),
+    human: str = typer.Option(
+        "question", "--human", help="question (the reference appends its own instruction) or prompt (ours)."
+    ),
 ) -> None:
     """Export to the reference layout: train.jsonl/test.jsonl + train_images/test_images."""
     from factory.export import export_reference
@@ -88,7 +93,9 @@ def export_command(
         raise ValueError(f"--format {fmt!r}: only 'reference' is supported.")
     counts = export_reference(dataset, out, config, human=human)
     typer.echo(f"wrote {counts['train']} train and {counts['test']} test samples to {out}")
-    typer.echo(f"GRPO: --data_file_paths {out / 'train.jsonl'} --image_folders {out / 'train_images'} --task_type robust")
+    typer.echo(
+        f"GRPO: --data_file_paths {out / 'train.jsonl'} --image_folders {out / 'train_images'} --task_type robust"
+    )
 
 
 def register(app: typer.Typer) -> None:

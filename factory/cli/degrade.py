@@ -6,7 +6,6 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 
@@ -54,13 +53,13 @@ class DegradeJob:
     out_dir: str
     kind: str
     """``train`` or ``eval`` recipe."""
-    only: Optional[list[str]]
+    only: list[str] | None
     levels: list
     seed: int
     fmt: str
 
 
-def _degrade_one(job: DegradeJob) -> tuple[str, Optional[str], int]:
+def _degrade_one(job: DegradeJob) -> tuple[str, str | None, int]:
     """Worker: load, sample the recipe(s), render, write image + sidecar. Returns (id, error, n)."""
     import cv2
 
@@ -89,18 +88,26 @@ def _degrade_one(job: DegradeJob) -> tuple[str, Optional[str], int]:
 def degrade(
     input: Path = typer.Argument(..., help="An image file or a folder of images (searched recursively)."),
     output: Path = typer.Argument(..., help="Output folder."),
-    recipe: str = typer.Option("train", "--recipe", help="train (several degradations) or eval (one, reference protocol)."),
-    only: Optional[List[str]] = typer.Option(
+    recipe: str = typer.Option(
+        "train", "--recipe", help="train (several degradations) or eval (one, reference protocol)."
+    ),
+    only: list[str] | None = typer.Option(
         None, "--only", help="Restrict to these degradations (names or aliases; repeat or comma-separate)."
     ),
-    intensity: Optional[float] = typer.Option(
-        None, "--intensity",
-        help="Fix the intensity in [0, 1] (train: every degradation; eval: the level). Eval default: 0.23, 0.45 and 0.9.",
-    ),  # fmt: skip
-    seed: int = typer.Option(0, "--seed", min=0, help="Base seed; each image's recipe derives from (seed, relative path)."),
+    intensity: float | None = typer.Option(
+        None,
+        "--intensity",
+        help="Fix the intensity in [0, 1] (train: every degradation; eval: the level). "
+        "Eval default: 0.23, 0.45 and 0.9.",
+    ),
+    seed: int = typer.Option(
+        0, "--seed", min=0, help="Base seed; each image's recipe derives from (seed, relative path)."
+    ),
     workers: int = typer.Option(1, "--workers", min=1, help="Worker processes (results do not depend on it)."),
     gallery: bool = typer.Option(
-        False, "--gallery", help="Also write gallery.png: rows = degradations, columns = intensities, for the first image."
+        False,
+        "--gallery",
+        help="Also write gallery.png: rows = degradations, columns = intensities, for the first image.",
     ),
     fmt: str = typer.Option("png", "--format", help="png (lossless, default) or jpg (quality 95)."),
 ) -> None:

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 
 from .common import add_command
 
-def _settings(stage: str, preset: str, config: Optional[Path], sets: Optional[List[str]], **explicit):
+
+def _settings(stage: str, preset: str, config: Path | None, sets: list[str] | None, **explicit):
     from trainers.presets import parse_overrides, settings_for
 
     overrides = {k: v for k, v in explicit.items() if v is not None}
@@ -23,7 +23,9 @@ def _report(result) -> None:
     typer.echo(f"backend: {result.backend}; steps: {result.global_step}; saved to {result.output}")
     if result.resumed_from:
         typer.echo(f"resumed from {result.resumed_from}")
-    keys = sorted({k for h in result.log_history for k in h if k == "loss" or k.startswith("rewards/") and k.endswith("/mean")})
+    keys = sorted(
+        {k for h in result.log_history for k in h if k == "loss" or k.startswith("rewards/") and k.endswith("/mean")}
+    )
     for k in keys:
         vals = result.metric(k)
         typer.echo(f"{k}: " + " ".join(f"{v:.4g}" for v in vals))
@@ -36,7 +38,9 @@ class Train:
 
     dataset = typer.Option(..., "--dataset", help="A robust-r1 dataset folder or Hub repo.")
     output = typer.Option(..., "--output", help="Output folder (adapter/model, processor, checkpoints).")
-    preset = typer.Option("t4", "--preset", help="t4 (one 15 GB GPU), paper (the paper's settings) or tiny (CPU tests).")
+    preset = typer.Option(
+        "t4", "--preset", help="t4 (one 15 GB GPU), paper (the paper's settings) or tiny (CPU tests)."
+    )
     config = typer.Option(None, "--config", help="YAML file of setting: value overriding the preset.")
     sets = typer.Option(None, "--set", help="Override one setting, KEY=VALUE (repeatable), e.g. --set lora_r=32.")
     max_steps = typer.Option(None, "--max-steps", help="Stop after this many optimiser steps.")
@@ -49,20 +53,22 @@ class Train:
 
 def _train_command(stage: str):
     """The ``train sft`` / ``train grpo`` command: same options, different trainer and config."""
-    model_help = "Base model (Hub id, folder, or 'tiny')." if stage == "sft" else "Start from this model or SFT output folder."
+    model_help = (
+        "Base model (Hub id, folder, or 'tiny')." if stage == "sft" else "Start from this model or SFT output folder."
+    )
 
     def command(
         dataset: str = Train.dataset,
         output: Path = Train.output,
         preset: str = Train.preset,
-        model: Optional[str] = typer.Option(None, "--model", help=model_help),
-        config: Optional[Path] = Train.config,
-        sets: Optional[List[str]] = Train.sets,
-        max_steps: Optional[int] = Train.max_steps,
-        backend: Optional[str] = Train.backend,
-        limit: Optional[int] = Train.limit,
+        model: str | None = typer.Option(None, "--model", help=model_help),
+        config: Path | None = Train.config,
+        sets: list[str] | None = Train.sets,
+        max_steps: int | None = Train.max_steps,
+        backend: str | None = Train.backend,
+        limit: int | None = Train.limit,
         merge: bool = Train.merge,
-        push: Optional[str] = Train.push,
+        push: str | None = Train.push,
         no_resume: bool = Train.no_resume,
     ) -> None:
         from trainers.run import RunConfig
@@ -72,7 +78,9 @@ def _train_command(stage: str):
         else:
             from trainers.grpo import train_grpo as train
         s = _settings(stage, preset, config, sets, model=model, max_steps=max_steps, backend=backend)
-        result = train(RunConfig(dataset, str(output), s, limit=limit, resume=not no_resume, merge=merge, push_to_hub=push))
+        result = train(
+            RunConfig(dataset, str(output), s, limit=limit, resume=not no_resume, merge=merge, push_to_hub=push)
+        )
         _report(result)
 
     command.__doc__ = (
@@ -88,7 +96,7 @@ def infer_cmd(
     model: str = typer.Option(..., "--model", help="Model folder, merged model, adapter folder or Hub id."),
     image: Path = typer.Option(..., "--image", help="Image file."),
     question: str = typer.Option(..., "--question", help="The question."),
-    choices: Optional[List[str]] = typer.Option(None, "--choices", help="Options of a multiple-choice question (repeat)."),
+    choices: list[str] | None = typer.Option(None, "--choices", help="Options of a multiple-choice question (repeat)."),
     backend: str = typer.Option("auto", "--backend"),
     max_new_tokens: int = typer.Option(512, "--max-new-tokens"),
     as_json: bool = typer.Option(False, "--json"),
