@@ -24,6 +24,21 @@ runner = CliRunner()
 # inside factory/report.py and factory/publish.py at commit a750495), read from click's command
 # objects of that tree; ``<name>`` is a positional argument. demo's --workers default is
 # min(2, cpu count).
+TRAIN = {
+    "--backend": None,
+    "--config": None,
+    "--dataset": None,
+    "--limit": None,
+    "--max-steps": None,
+    "--merge": False,
+    "--model": None,
+    "--no-resume": False,
+    "--output": None,
+    "--preset": "t4",
+    "--push-to-hub": None,
+    "--set": None,
+}
+"""The options of `train sft` and `train grpo` (the same)."""
 OLD_CLI = {
     "build": {
         "--backend": "template",
@@ -145,34 +160,8 @@ OLD_CLI = {
         "--out": None,
         "<dataset>": None,
     },
-    "train grpo": {
-        "--backend": None,
-        "--config": None,
-        "--dataset": None,
-        "--limit": None,
-        "--max-steps": None,
-        "--merge": False,
-        "--model": None,
-        "--no-resume": False,
-        "--output": None,
-        "--preset": "t4",
-        "--push-to-hub": None,
-        "--set": None,
-    },
-    "train sft": {
-        "--backend": None,
-        "--config": None,
-        "--dataset": None,
-        "--limit": None,
-        "--max-steps": None,
-        "--merge": False,
-        "--model": None,
-        "--no-resume": False,
-        "--output": None,
-        "--preset": "t4",
-        "--push-to-hub": None,
-        "--set": None,
-    },
+    "train grpo": TRAIN,
+    "train sft": TRAIN,
 }
 
 

@@ -72,16 +72,7 @@ def build_command(
         cache = None  # the template backend makes no requests
     elif cache is None:
         cache = out / STATE / "llm-cache"
-    chain = chain_config(
-        backend=backend,
-        model=model,
-        base_url=base_url,
-        concurrency=concurrency,
-        cache=cache,
-        prompts=prompts,
-        no_vision=no_vision,
-        seed=seed,
-    )
+    chain = chain_config(backend, model, base_url, concurrency, cache, prompts, no_vision, seed=seed)
     cfg = BuildConfig(
         source=source,
         out=str(out),

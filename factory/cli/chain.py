@@ -105,16 +105,7 @@ def chain(
     req = request_from_image(
         img, question=question, answer=answer, choices=_choices(choices), seed=seed, sample_id=f"chain:{image.name}"
     )
-    cfg = chain_config(
-        backend=backend,
-        model=model,
-        base_url=base_url,
-        concurrency=concurrency,
-        cache=cache,
-        prompts=prompts,
-        no_vision=no_vision,
-        seed=seed,
-    )
+    cfg = chain_config(backend, model, base_url, concurrency, cache, prompts, no_vision, seed=seed)
     report = write_chains([req], cfg)
     res = report[0]
     if not res.ok:

@@ -157,7 +157,6 @@ class LLM:
 
 
 def chain_config(
-    *,
     backend: str,
     model: str | None,
     base_url: str | None,
@@ -165,9 +164,10 @@ def chain_config(
     cache: Path | None,
     prompts: Path | None,
     no_vision: bool,
+    *,
     seed: int,
 ):
-    """A ``ChainConfig`` from the :class:`LLM` options."""
+    """A ``ChainConfig`` from the :class:`LLM` options (in the order they are declared there)."""
     from factory.chains.writer import ChainConfig
 
     return ChainConfig(
