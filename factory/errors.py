@@ -12,7 +12,8 @@ class ConfigError(ValueError):
     """A configuration value that cannot be used.
 
     ``field`` is the dataclass field (or function argument) at fault, ``value`` what was given and
-    ``fix`` what to do instead. ``str(err)`` is a complete sentence naming all three.
+    ``fix`` what to do instead. ``str(err)`` is a complete sentence naming all three:
+    ``workers 0: must be >= 1`` (``--workers 0: must be >= 1`` through :meth:`for_flag`).
     """
 
     def __init__(self, field: str, message: str, *, value: object = None, fix: str | None = None) -> None:
@@ -23,7 +24,8 @@ class ConfigError(ValueError):
         super().__init__(self._render(field))
 
     def _render(self, name: str) -> str:
-        text = f"{name}: {self.message}"
+        head = name if self.value is None else f"{name} {self.value!r}"
+        text = f"{head}: {self.message}"
         if self.fix:
             text += f" ({self.fix})"
         return text
@@ -35,3 +37,10 @@ class ConfigError(ValueError):
 
 class InputError(ValueError):
     """Bad input data (a file, a row, a cell): the message names the input and the fix."""
+
+
+class ServiceError(RuntimeError):
+    """A remote service (the Hugging Face Hub, an LLM server) failed for good, after retries.
+
+    The message is scrubbed of secrets and says what to try; the CLI prints it as one error line.
+    """

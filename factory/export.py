@@ -31,6 +31,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from factory.errors import ConfigError
+from factory.layout import CONFIGS, DATA, shard_files
+
 MARKER = ".robust-r1-export.json"
 """Written into every export; an existing folder without it is never replaced."""
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
@@ -127,14 +130,16 @@ def export_reference(
     """
     ds = Path(dataset_dir)
     out = Path(out_dir)
-    if config not in ("sft", "rl"):
-        raise ValueError(f"config {config!r}: use sft or rl (the config whose train split becomes train.jsonl).")
+    if config not in CONFIGS:
+        msg = f"use {' or '.join(CONFIGS)} (the config whose train split becomes train.jsonl)."
+        raise ConfigError("config", msg, value=config)
     if human not in HUMAN_FIELDS:
-        raise ValueError(f"human {human!r}: use question (the reference appends its own instruction) or prompt.")
-    train_files = sorted((ds / "data" / config).glob("*.parquet"))
+        raise ConfigError("human", "use question (the reference appends its own instruction) or prompt.", value=human)
+    shards = shard_files(ds, keep_empty=True)
+    train_files = shards[config]
     if not train_files:
-        raise ValueError(f"{ds / 'data' / config}: no parquet files; pass a dataset folder written by `robust-r1 build`.")
-    test_files = sorted((ds / "data" / "validation").glob("*.parquet"))
+        raise ValueError(f"{ds / DATA / config}: no parquet files; pass a dataset folder written by `robust-r1 build`.")
+    test_files = shards["validation"]
     ds_abs, out_abs = ds.resolve(), out.resolve()
     if out_abs == ds_abs or ds_abs in out_abs.parents or out_abs in ds_abs.parents:
         raise ValueError(f"{out}: the export folder must lie outside the dataset folder {ds} (and not contain it).")

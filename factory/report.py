@@ -25,20 +25,24 @@ import io
 import json
 import logging
 import math
-import os
 import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from factory.chains.prompting import LENGTH
+from factory.layout import DATA_DIRS, ERRORS, MANIFEST, REPORT, atomic_write, errors_by_stage, read_errors, shard_files
 
 if TYPE_CHECKING:  # pragma: no cover
     import polars as pl
 
 log = logging.getLogger("robust_r1.report")
 
-CONFIGS = ("sft", "rl", "validation")
-"""Folders under ``data/``: the two training configs and the shared validation split."""
-PLOTS = ("counts_by_degradation.png", "counts_by_stage.png", "intensity_hist.png", "length_vs_intensity.png", "gallery.png")
-STAGE_COLORS = {"acquisition": "#4c72b0", "transmission": "#dd8452", "environment": "#55a868", "post-processing": "#c44e52"}
+PLOTS = (
+    "counts_by_degradation.png", "counts_by_stage.png", "intensity_hist.png", "length_vs_intensity.png", "gallery.png",
+)  # fmt: skip
+STAGE_COLORS = {
+    "acquisition": "#4c72b0", "transmission": "#dd8452", "environment": "#55a868", "post-processing": "#c44e52",
+}  # fmt: skip
 FRAME_COLUMNS = ("id", "degradations", "total_intensity", "type", "reasoning", "solution", "target_words", "backend")
 """The only columns the statistics read (never ``image``)."""
 
@@ -46,18 +50,7 @@ FRAME_COLUMNS = ("id", "degradations", "total_intensity", "type", "reasoning", "
 # ---------------------------------------------------------------- reading
 
 
-def shard_files(dataset_dir: str | Path) -> dict[str, list[Path]]:
-    """``{config: [parquet files]}`` for the configs present under ``data/``."""
-    ds = Path(dataset_dir)
-    out = {}
-    for cfg in CONFIGS:
-        files = sorted(p for p in (ds / "data" / cfg).glob("*.parquet") if not p.name.startswith("."))
-        if files:
-            out[cfg] = files
-    return out
-
-
-def load_frame(dataset_dir: str | Path) -> "pl.DataFrame":
+def load_frame(dataset_dir: str | Path) -> pl.DataFrame:
     """One row per sample with the columns the report needs (plus ``config``); images not read."""
     import polars as pl
 
@@ -121,34 +114,20 @@ def _summary(values: Any) -> dict[str, float]:
 
 
 def _errors(ds: Path) -> dict[str, Any]:
-    path = ds / "errors.jsonl"
-    by_stage: dict[str, int] = {}
-    total = 0
-    if path.is_file():
-        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-            if not line.strip():
-                continue
-            total += 1
-            try:
-                stage = str(json.loads(line).get("stage", "unknown"))
-            except (ValueError, AttributeError):
-                stage = "unknown"
-            by_stage[stage] = by_stage.get(stage, 0) + 1
-    return {"total": total, "by_stage": dict(sorted(by_stage.items()))}
+    records = read_errors(ds / ERRORS)
+    return {"total": len(records), "by_stage": errors_by_stage(records)}
 
 
-def _chain_settings(ds: Path) -> dict[str, float]:
-    """Length-scaling settings recorded in build.json (defaults of factory.chains otherwise)."""
-    out = {"length_base": 25.0, "length_per_unit": 30.0, "length_min": 25.0, "length_max": 200.0}
+def _length_scale(ds: Path) -> dict[str, float]:
+    """Length-scaling settings recorded in build.json (the chain writer's defaults otherwise)."""
     try:
-        chain = json.loads((ds / "build.json").read_text()).get("chain") or {}
-        out.update({k: float(chain[k]) for k in out if isinstance(chain.get(k), (int, float))})
+        chain = json.loads((ds / MANIFEST).read_text()).get("chain")
     except (OSError, ValueError, AttributeError):
-        pass
-    return out
+        chain = None
+    return {k: float(v) for k, v in LENGTH.updated(chain if isinstance(chain, dict) else None).settings().items()}
 
 
-def compute_stats(df: "pl.DataFrame", ds: Path) -> dict[str, Any]:
+def compute_stats(df: pl.DataFrame, ds: Path) -> dict[str, Any]:
     """Every number of the report, from the frame of :func:`load_frame`."""
     import numpy as np
     import polars as pl
@@ -163,7 +142,7 @@ def compute_stats(df: "pl.DataFrame", ds: Path) -> dict[str, Any]:
         .unnest("degradations")
         .with_columns(pl.col("intensity").cast(pl.Float64))
     )
-    rows = {cfg: int((df["config"] == cfg).sum()) for cfg in CONFIGS if (df["config"] == cfg).any()}
+    rows = {cfg: int((df["config"] == cfg).sum()) for cfg in DATA_DIRS if (df["config"] == cfg).any()}
     rows["total"] = int(df.height)
 
     per_name = degs.group_by("name").agg(
@@ -186,7 +165,9 @@ def compute_stats(df: "pl.DataFrame", ds: Path) -> dict[str, Any]:
         }
     stages = list(degrade.STAGES) + sorted({d["stage"] for d in per_degradation.values()} - set(degrade.STAGES))
     per_stage = {s: int((degs["stage"] == s).sum()) for s in stages}
-    images_per_stage = {s: int(degs.filter(pl.col("stage") == s).select(pl.struct("config", "id").n_unique()).item()) for s in stages}
+    images_per_stage = {
+        s: int(degs.filter(pl.col("stage") == s).select(pl.struct("config", "id").n_unique()).item()) for s in stages
+    }
 
     total = df["total_intensity"].to_numpy()
     rwords = df["reasoning_words"].to_numpy()
@@ -225,21 +206,10 @@ def compute_stats(df: "pl.DataFrame", ds: Path) -> dict[str, Any]:
 # ---------------------------------------------------------------- writing
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to a hidden temporary sibling, then rename it over ``path``."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def _save_figure(fig: Any, path: Path) -> None:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)
-    _atomic_write(path, buf.getvalue())
+    atomic_write(path, buf.getvalue(), fsync=False)
 
 
 def _figure(w: float, h: float, rows: int = 1, cols: int = 1):
@@ -253,7 +223,8 @@ def _figure(w: float, h: float, rows: int = 1, cols: int = 1):
     return fig, axes
 
 
-def _fmt(x: float, nd: int = 3) -> str:
+def fmt_number(x: float, nd: int = 3) -> str:
+    """``x`` with ``nd`` decimals; ``n/a`` for None and NaN (undefined statistics)."""
     return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{nd}f}"
 
 
@@ -263,10 +234,12 @@ def _plot_degradations(stats: dict, path: Path) -> None:
     items = list(stats["per_degradation"].items())[::-1]
     fig, axes = _figure(8, 0.32 * len(items) + 1.2)
     ax = axes[0, 0]
-    ax.barh([n for n, _ in items], [d["images"] for _, d in items], color=[STAGE_COLORS.get(d["stage"], "#8c8c8c") for _, d in items])
+    colors = [STAGE_COLORS.get(d["stage"], "#8c8c8c") for _, d in items]
+    ax.barh([n for n, _ in items], [d["images"] for _, d in items], color=colors)
     ax.set_xlabel("images carrying it")
     ax.set_title(f"Degradations ({stats['rows']['total']} images)")
-    ax.legend(handles=[Patch(color=c, label=s) for s, c in STAGE_COLORS.items()], loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+    handles = [Patch(color=c, label=s) for s, c in STAGE_COLORS.items()]
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     _save_figure(fig, path)
 
 
@@ -277,7 +250,8 @@ def _plot_stages(stats: dict, path: Path) -> None:
     x = np.arange(len(stages))
     fig, axes = _figure(7, 3.4)
     ax = axes[0, 0]
-    ax.bar(x - 0.2, [stats["per_stage"][s] for s in stages], 0.4, label="degradations", color=[STAGE_COLORS.get(s, "#8c8c8c") for s in stages])
+    colors = [STAGE_COLORS.get(s, "#8c8c8c") for s in stages]
+    ax.bar(x - 0.2, [stats["per_stage"][s] for s in stages], 0.4, label="degradations", color=colors)
     ax.bar(x + 0.2, [stats["images_per_stage"][s] for s in stages], 0.4, label="images", color="#bbbbbb")
     ax.set_xticks(x, stages)
     ax.set_ylabel("count")
@@ -286,7 +260,7 @@ def _plot_stages(stats: dict, path: Path) -> None:
     _save_figure(fig, path)
 
 
-def _plot_intensities(df: "pl.DataFrame", stats: dict, path: Path) -> None:
+def _plot_intensities(df: pl.DataFrame, stats: dict, path: Path) -> None:
     import numpy as np
     import polars as pl
 
@@ -297,21 +271,21 @@ def _plot_intensities(df: "pl.DataFrame", stats: dict, path: Path) -> None:
     a.hist(single, bins=20, range=(0, 1), color="#4c72b0")
     a.set_xlabel("intensity of one degradation")
     a.set_ylabel("count")
-    a.set_title(f"mean {_fmt(stats['intensity']['mean'], 2)}")
+    a.set_title(f"mean {fmt_number(stats['intensity']['mean'], 2)}")
     b.hist(df["total_intensity"].to_numpy(), bins=20, color="#dd8452")
     b.set_xlabel("total intensity of an image (Σ s_i)")
-    b.set_title(f"mean {_fmt(stats['total_intensity']['mean'], 2)}")
+    b.set_title(f"mean {fmt_number(stats['total_intensity']['mean'], 2)}")
     lo, top = (int(ndeg.min()), int(ndeg.max())) if len(ndeg) else (0, 1)
     c.hist(ndeg, bins=np.arange(lo - 0.5, top + 1.5, 1), color="#55a868", rwidth=0.85)
     c.xaxis.get_major_locator().set_params(integer=True)
     b.yaxis.get_major_locator().set_params(integer=True)
     c.set_xlabel("degradations per image")
-    c.set_title(f"mean {_fmt(stats['degradations_per_image']['mean'], 2)}")
+    c.set_title(f"mean {fmt_number(stats['degradations_per_image']['mean'], 2)}")
     fig.suptitle("Intensities")
     _save_figure(fig, path)
 
 
-def _plot_length(df: "pl.DataFrame", stats: dict, chain: dict, path: Path) -> None:
+def _plot_length(df: pl.DataFrame, stats: dict, chain: dict, path: Path) -> None:
     import numpy as np
 
     total = df["total_intensity"].to_numpy()
@@ -327,17 +301,18 @@ def _plot_length(df: "pl.DataFrame", stats: dict, chain: dict, path: Path) -> No
                 ax.scatter(total[sel], df[col].to_numpy()[sel], s=10, alpha=0.6, color=color, label=cfg)
         ax.set_xlabel("total intensity Σ s_i")
         ax.set_ylabel(label)
-        ax.set_title(f"Spearman ρ = {_fmt(rho)} (n = {sp['n']})")
+        ax.set_title(f"Spearman ρ = {fmt_number(rho)} (n = {sp['n']})")
     if len(total):
         xs = np.linspace(0, max(float(np.nanmax(total)), 0.1), 50)
         ys = np.clip(chain["length_base"] + chain["length_per_unit"] * xs, chain["length_min"], chain["length_max"])
         axes[0, 0].plot(xs, ys, "k--", lw=1, label="target length")
     axes[0, 0].legend(fontsize=8)
-    fig.suptitle(f"Chain length against damage: Spearman ρ(reasoning words, Σ s_i) = {_fmt(sp['reasoning_words'])}")
+    rho = fmt_number(sp["reasoning_words"])
+    fig.suptitle(f"Chain length against damage: Spearman ρ(reasoning words, Σ s_i) = {rho}")
     _save_figure(fig, path)
 
 
-def _pick_gallery(df: "pl.DataFrame", n: int) -> list[dict]:
+def _pick_gallery(df: pl.DataFrame, n: int) -> list[dict]:
     """Up to ``n`` samples spread evenly over the total-intensity range (deterministic)."""
     import numpy as np
     import polars as pl
@@ -429,6 +404,11 @@ def summary_markdown(stats: dict[str, Any], *, images: bool = True, image_prefix
     another folder (the card, one level up, uses ``report/``)."""
     r = stats["rows"]
     sp = stats["spearman"]
+    f = fmt_number
+    per_image, total, rwords = stats["degradations_per_image"], stats["total_intensity"], stats["reasoning_words"]
+    errors = stats["errors"]
+    by_stage = " (" + ", ".join(f"{k} {v}" for k, v in errors["by_stage"].items()) + ")" if errors["total"] else ""
+    deviation = 100 * stats["length_vs_target"]["mean_abs_relative_deviation"]
     lines = [
         f"# Report: {stats['dataset']}",
         "",
@@ -437,17 +417,16 @@ def summary_markdown(stats: dict[str, Any], *, images: bool = True, image_prefix
         *[f"| {k} | {v} |" for k, v in r.items() if k != "total"],
         f"| **total** | **{r['total']}** |",
         "",
-        f"- failed samples (not in the data): {stats['errors']['total']}"
-        + (" (" + ", ".join(f"{k} {v}" for k, v in stats["errors"]["by_stage"].items()) + ")" if stats["errors"]["total"] else ""),
-        f"- degradations per image: mean {_fmt(stats['degradations_per_image']['mean'], 2)} "
-        f"(min {_fmt(stats['degradations_per_image']['min'], 0)}, max {_fmt(stats['degradations_per_image']['max'], 0)})",
-        f"- intensity of one degradation: mean {_fmt(stats['intensity']['mean'], 2)}; total intensity per image: mean "
-        f"{_fmt(stats['total_intensity']['mean'], 2)} (min {_fmt(stats['total_intensity']['min'], 2)}, max {_fmt(stats['total_intensity']['max'], 2)})",
-        f"- reasoning length: mean {_fmt(stats['reasoning_words']['mean'], 1)} words "
-        f"(min {_fmt(stats['reasoning_words']['min'], 0)}, max {_fmt(stats['reasoning_words']['max'], 0)}); "
-        f"mean deviation from the target length {_fmt(100 * stats['length_vs_target']['mean_abs_relative_deviation'], 1)} %",
-        f"- **Spearman ρ(total intensity, reasoning length) = {_fmt(sp['reasoning_words'])}**; whole chain: "
-        f"{_fmt(sp['solution_words'])} (n = {sp['n']}). " + _verdict(sp["reasoning_words"]),
+        f"- failed samples (not in the data): {errors['total']}{by_stage}",
+        f"- degradations per image: mean {f(per_image['mean'], 2)} "
+        f"(min {f(per_image['min'], 0)}, max {f(per_image['max'], 0)})",
+        f"- intensity of one degradation: mean {f(stats['intensity']['mean'], 2)}; total intensity per image: mean "
+        f"{f(total['mean'], 2)} (min {f(total['min'], 2)}, max {f(total['max'], 2)})",
+        f"- reasoning length: mean {f(rwords['mean'], 1)} words "
+        f"(min {f(rwords['min'], 0)}, max {f(rwords['max'], 0)}); "
+        f"mean deviation from the target length {f(deviation, 1)} %",
+        f"- **Spearman ρ(total intensity, reasoning length) = {f(sp['reasoning_words'])}**; whole chain: "
+        f"{f(sp['solution_words'])} (n = {sp['n']}). " + _verdict(sp["reasoning_words"]),
         "- chain backends: " + ", ".join(f"`{k}` {v}" for k, v in stats["backends"].items()),
         "",
         "| stage | degradations | images |",
@@ -456,14 +435,19 @@ def summary_markdown(stats: dict[str, Any], *, images: bool = True, image_prefix
         "",
         "| degradation | stage | images | mean intensity |",
         "|---|---|---:|---:|",
-        *[f"| {k} | {v['stage']} | {v['images']} | {_fmt(v['mean_intensity'], 2)} |" for k, v in stats["per_degradation"].items()],
+        *[
+            f"| {k} | {v['stage']} | {v['images']} | {f(v['mean_intensity'], 2)} |"
+            for k, v in stats["per_degradation"].items()
+        ],
     ]
     if images:
         lines += ["", *[f"![{p[:-4].replace('_', ' ')}]({image_prefix}{p})" for p in PLOTS]]
     return "\n".join(lines) + "\n"
 
 
-def make_report(dataset_dir: str | Path, out_dir: str | Path | None = None, *, gallery_size: int = 12) -> dict[str, Any]:
+def make_report(
+    dataset_dir: str | Path, out_dir: str | Path | None = None, *, gallery_size: int = 12
+) -> dict[str, Any]:
     """Write plots, ``stats.json`` and ``summary.md`` of ``dataset_dir`` into ``out_dir``
     (default ``dataset_dir/report``) and return the statistics.
 
@@ -474,7 +458,7 @@ def make_report(dataset_dir: str | Path, out_dir: str | Path | None = None, *, g
     ds = Path(dataset_dir)
     if not ds.is_dir():
         raise ValueError(f"{ds}: no such folder; pass a dataset folder written by `robust-r1 build`.")
-    out = Path(out_dir) if out_dir is not None else ds / "report"
+    out = Path(out_dir) if out_dir is not None else ds / REPORT
     df = load_frame(ds)
     out.mkdir(parents=True, exist_ok=True)
     stats = compute_stats(df, ds)
@@ -484,38 +468,9 @@ def make_report(dataset_dir: str | Path, out_dir: str | Path | None = None, *, g
     _plot_degradations(stats, out / "counts_by_degradation.png")
     _plot_stages(stats, out / "counts_by_stage.png")
     _plot_intensities(df, stats, out / "intensity_hist.png")
-    _plot_length(df, stats, _chain_settings(ds), out / "length_vs_intensity.png")
+    _plot_length(df, stats, _length_scale(ds), out / "length_vs_intensity.png")
     _plot_gallery(ds, picked, out / "gallery.png")
-    _atomic_write(out / "stats.json", (json.dumps(_json_clean(stats), indent=2, ensure_ascii=False) + "\n").encode())
-    _atomic_write(out / "summary.md", summary_markdown(stats).encode())
+    atomic_write(out / "stats.json", json.dumps(_json_clean(stats), indent=2, ensure_ascii=False) + "\n", fsync=False)
+    atomic_write(out / "summary.md", summary_markdown(stats), fsync=False)
     log.info("report of %s written to %s (Spearman rho %.3f)", ds, out, stats["spearman_length_vs_intensity"])
     return stats
-
-
-# ---------------------------------------------------------------- CLI
-
-
-def register(app: Any) -> None:
-    """Add ``robust-r1 report`` to a typer app."""
-    import typer
-
-    @app.command("report")
-    def report_command(
-        dataset: Path = typer.Argument(..., help="A dataset folder written by `robust-r1 build`."),
-        out: Path = typer.Option(None, "--out", help="Where to write the report (default DATASET/report)."),
-        gallery: int = typer.Option(12, "--gallery", min=0, max=12, help="Samples in gallery.png (at most 12)."),
-        card: bool = typer.Option(True, "--card/--no-card", help="Refresh the dataset card (README.md) afterwards."),
-    ) -> None:
-        """Statistics and plots of a dataset: report/*.png, stats.json, summary.md; refreshes the card."""
-        try:
-            stats = make_report(dataset, out, gallery_size=gallery)
-            if card and out is None and (dataset / "build.json").is_file():
-                from factory.publish import write_card
-
-                typer.echo(f"card: {write_card(dataset)}")
-        except ValueError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(2) from None
-        target = out or dataset / "report"
-        typer.echo(summary_markdown(stats, images=False))
-        typer.echo(f"plots and stats in {target}; Spearman rho(reasoning length, total intensity) = {_fmt(stats['spearman_length_vs_intensity'])}")

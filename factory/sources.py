@@ -27,11 +27,15 @@ from __future__ import annotations
 import io
 import json
 import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any
 
 import numpy as np
+
+from factory.errors import ConfigError
+from factory.layout import SPLITS
 
 AOKVQA_REPO = "HuggingFaceM4/A-OKVQA"
 AOKVQA_COLUMNS = ("image", "question_id", "question", "choices", "correct_choice_idx", "direct_answers")
@@ -39,7 +43,6 @@ AOKVQA_COLUMNS = ("image", "question_id", "question", "choices", "correct_choice
 TARGETS = ("id", "image", "question", "choices", "answer", "answer_text", "direct_answers")
 """What a column mapping can fill; ``image`` and ``question`` are required, plus ``answer`` or
 ``answer_text``."""
-SPLITS = ("train", "validation")
 _SPLIT_ALIASES = {"val": "validation", "valid": "validation", "dev": "validation", "eval": "validation"}
 _TABULAR = {".parquet": "parquet", ".jsonl": "json", ".json": "json", ".csv": "csv"}
 _COLUMNS_HELP = "--columns image=COL,question=COL,choices=COL,answer=COL[,answer_text=COL,id=COL,direct_answers=COL]"
@@ -170,7 +173,8 @@ def _local_data_files(folder: Path) -> tuple[str, dict[str, list[str]]] | None:
     if any((folder / f"metadata{ext}").is_file() for ext in (".jsonl", ".csv", ".parquet")):
         return None  # an HF imagefolder: `datasets` pairs the images with metadata itself
     for ext in (".parquet", ".jsonl", ".json", ".csv"):
-        files = sorted(p for p in folder.rglob(f"*{ext}") if not any(x.startswith(".") for x in p.relative_to(folder).parts))
+        found = folder.rglob(f"*{ext}")
+        files = sorted(p for p in found if not any(x.startswith(".") for x in p.relative_to(folder).parts))
         if files:
             groups: dict[str, list[str]] = {}
             for f in files:
@@ -351,12 +355,12 @@ def parse_columns(text: str | Mapping[str, str] | None, targets: tuple[str, ...]
         if not item.strip():
             continue
         if "=" not in item:
-            raise ValueError(f"--columns {item.strip()!r}: expected TARGET=SOURCE pairs, e.g. --columns image=img,question=q.")
+            raise ConfigError("columns", "expected TARGET=SOURCE pairs, e.g. image=img,question=q.", value=item.strip())
         k, v = (x.strip() for x in item.split("=", 1))
         if k not in targets:
-            raise ValueError(f"--columns {k!r}: unknown target; targets are {', '.join(targets)}.")
+            raise ConfigError("columns", f"unknown target {k!r}; targets are {', '.join(targets)}.", value=item.strip())
         if not v:
-            raise ValueError(f"--columns {k}=: name the source column after '='.")
+            raise ConfigError("columns", "name the source column after '='.", value=item.strip())
         out[k] = v
     return out
 
@@ -372,7 +376,12 @@ class ColumnMappedSource:
     name = "mapped"
 
     def __init__(
-        self, path_or_repo: str, split: str = "train", columns: Mapping[str, str] | str | None = None, *, table: Any = None
+        self,
+        path_or_repo: str,
+        split: str = "train",
+        columns: Mapping[str, str] | str | None = None,
+        *,
+        table: Any = None,
     ):
         self.spec, self.split = path_or_repo, normalize_split(split)
         self.ds = load_table(path_or_repo, self.split) if table is None else table
@@ -456,9 +465,3 @@ def open_source(spec: Any = "demo", split: str = "train", columns: Mapping[str, 
         return AOKVQASource(spec, split, table=table)
     return ColumnMappedSource(spec, split, None, table=table)
 
-
-def lazy(fn: Callable[..., Any], *args: Any) -> Callable[[], Any]:
-    """A picklable zero-argument image loader (``Sample(image=lazy(render_page, 3))``)."""
-    import functools
-
-    return functools.partial(fn, *args)

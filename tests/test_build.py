@@ -283,7 +283,7 @@ def test_bad_images_are_recorded_never_fatal(tmp_path, kind):
 
 
 def test_chain_failures_and_unlabelled_samples_are_recorded(tmp_path, monkeypatch):
-    import factory.build as fb
+    import factory.build.chunk as fb
     from _source_fixture import aokvqa_rows, write_aokvqa
 
     rows = aokvqa_rows(6)
@@ -371,10 +371,10 @@ def test_fast_png_encoder_is_lossless(shape):
 
 def test_invalid_settings_are_refused_before_anything_is_written(tmp_path):
     for kw, msg in (
-        ({"image_format": "gif"}, "--image-format 'gif'"),
-        ({"sft_fraction": 1.5}, "--sft-fraction"),
-        ({"splits": ("test",)}, "--split 'test'"),
-        ({"workers": 0}, "--workers"),
+        ({"image_format": "gif"}, "image_format 'gif'"),
+        ({"sft_fraction": 1.5}, "sft_fraction"),
+        ({"splits": ("test",)}, "splits 'test'"),
+        ({"workers": 0}, "workers"),
         ({"source": str(tmp_path / "nope")}, "nope: no such file or folder"),
     ):
         with pytest.raises(ValueError, match=msg):
@@ -389,7 +389,7 @@ def test_build_command_line(tmp_path):
     import typer
     from typer.testing import CliRunner
 
-    from factory.build_cli import register
+    from factory.cli.build import register
 
     app = typer.Typer()
     register(app)

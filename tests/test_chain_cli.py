@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from factory import degrade
-from factory.chains.cli import _spread_choices
+from factory.cli.chain import _spread_choices
 from factory.chains.format import parse_chain
 from factory.cli import app
 from factory.photos import photo

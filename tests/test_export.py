@@ -144,7 +144,7 @@ def test_cli_export(ds, tmp_path):
     import typer
     from typer.testing import CliRunner
 
-    from factory.publish import register
+    from factory.cli.dataset import register
 
     app = typer.Typer()
     register(app)

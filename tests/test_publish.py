@@ -16,6 +16,7 @@ import yaml
 
 from _dataset_fixture import make_dataset
 from factory import publish as pub
+from factory.cli import dataset as dataset_cli
 from factory.report import make_report
 
 FAKE_TOKEN = "hf_" + "FAKEfakeFAKEfakeFAKEfakeFAKEfake1234"
@@ -305,7 +306,7 @@ def test_the_token_is_never_printed_logged_or_written(ds, monkeypatch, capsys, c
 
     monkeypatch.setattr(huggingface_hub, "HfApi", lambda token=None: RecordingHub())
     app = typer.Typer()
-    pub.register(app)
+    dataset_cli.register(app)
     for args in (["publish", str(ds), "--repo-id", "me/robust"], ["publish", str(ds), "--repo-id", "me/robust", "--dry-run"]):
         out = CliRunner().invoke(app, args)
         assert out.exit_code == 0, out.output
@@ -350,7 +351,7 @@ def test_cli_publish_dry_run_prints_sizes_and_target(ds):
     from typer.testing import CliRunner
 
     app = typer.Typer()
-    pub.register(app)
+    dataset_cli.register(app)
     res = CliRunner().invoke(app, ["publish", str(ds), "--repo-id", "me/robust", "--dry-run", "--license", "apache-2.0"])
     assert res.exit_code == 0, res.output
     assert "datasets/me/robust" in res.output and "data/sft/train-00000-of-00001.parquet" in res.output

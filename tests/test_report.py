@@ -11,6 +11,7 @@ from PIL import Image
 
 from _dataset_fixture import make_dataset, rows_of
 from factory import report
+from factory.cli import dataset as dataset_cli
 
 PNGS = {"counts_by_degradation.png", "counts_by_stage.png", "intensity_hist.png", "length_vs_intensity.png", "gallery.png"}
 
@@ -132,7 +133,7 @@ def test_cli_report_prints_rho_and_refreshes_the_card(tmp_path):
 
     root = make_dataset(tmp_path / "ds", n_sft=2, n_rl=4, n_val=1)
     app = typer.Typer()
-    report.register(app)
+    dataset_cli.register(app)
 
     @app.command("noop")
     def _noop() -> None:  # a second command keeps typer in multi-command mode

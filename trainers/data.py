@@ -17,7 +17,11 @@ import math
 from pathlib import Path
 from typing import Any
 
-GT_COLUMNS: tuple[str, ...] = ("solution", "answer", "choices", "degradations", "target_words", "direct_answers", "answer_text")
+from factory.layout import config_files
+
+GT_COLUMNS: tuple[str, ...] = (
+    "solution", "answer", "choices", "degradations", "target_words", "direct_answers", "answer_text",
+)  # fmt: skip
 REQUIRED: tuple[str, ...] = ("image", "prompt", "solution")
 
 
@@ -44,35 +48,17 @@ def fit_pixels(image: Any, max_pixels: int, *, multiple: int = 28):
     return image.resize((nw, nh), Image.BICUBIC)
 
 
-def _local_files(folder: Path, config: str, split: str) -> list[str] | None:
-    """The parquet files of ``config``/``split`` of a local dataset folder, from its card's
-    ``configs`` (``None`` when the folder has no card or the card does not list them)."""
-    from factory.publish import read_card_header
-
-    card = folder / "README.md"
-    header = read_card_header(card) if card.is_file() else None
-    for cfg in (header or {}).get("configs") or []:
-        if isinstance(cfg, dict) and cfg.get("config_name") == config:
-            for entry in cfg.get("data_files") or []:
-                if isinstance(entry, dict) and entry.get("split") == split:
-                    paths = entry.get("path")
-                    patterns = paths if isinstance(paths, list) else [paths]
-                    files = sorted(str(f) for pat in patterns if isinstance(pat, str) for f in folder.glob(pat))
-                    return files or None
-    return None
-
-
 def load_factory_dataset(path_or_repo: str | Path, config: str, split: str = "train"):
     """Load a factory dataset (local folder or Hub repo) config/split with ``datasets``.
 
-    A local folder is read through the files its card lists for ``config``/``split``, so the
-    ``datasets`` cache is keyed by those files: a rebuilt folder (or another folder of the same
-    name) is never served from a stale cache."""
+    A local folder is read through its shards (``factory.layout.config_files``: the files the
+    card lists for ``config``/``split``), so the ``datasets`` cache is keyed by those files: a
+    rebuilt folder (or another folder of the same name) is never served from a stale cache."""
     from datasets import load_dataset
 
     try:
         folder = Path(path_or_repo)
-        files = _local_files(folder, config, split) if folder.is_dir() else None
+        files = [str(f) for f in config_files(folder, config, split)] if folder.is_dir() else None
         if files:
             ds = load_dataset("parquet", data_files={split: files}, split=split)
         else:

@@ -4,6 +4,8 @@
   and evaluation).
 * :mod:`factory.chains.writer`: write chains with the ``template`` (offline) or ``openai``
   (any OpenAI-compatible server) backend: ``write_chains(requests, ChainConfig(...))``.
+* :mod:`factory.chains.backends`: the backend registry (``register_backend``), the chat-backend
+  protocol, and ``open_chat`` / ``ask`` / ``run_sync`` to send image + text messages to a model.
 * :mod:`factory.chains.prompting`: the Jinja prompts, ``build_prompt``, ``format_question``,
   ``target_words``.
 

@@ -1,4 +1,4 @@
-"""OpenAI-compatible chat backend: bounded concurrency, retries with backoff, an on-disk cache.
+"""The ``openai`` chat backend (:mod:`factory.chains.backends`): bounded concurrency, retries, a cache.
 
 Works with OpenAI, vLLM, Ollama, LM Studio or any server speaking ``/v1/chat/completions``,
 through the official ``openai.AsyncOpenAI`` client (imported lazily).
@@ -21,7 +21,6 @@ through the official ``openai.AsyncOpenAI`` client (imported lazily).
 from __future__ import annotations
 
 import asyncio
-import base64
 import email.utils
 import hashlib
 import json
@@ -30,11 +29,14 @@ import os
 import random
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+from factory.degrade.image import image_data_url  # noqa: F401 - re-exported (factory.chains.llm.image_data_url)
+from factory.errors import ConfigError
+from factory.layout import atomic_write
+
+from .backends import LLMError, Reply, Usage  # noqa: F401 - re-exported (factory.chains.llm.Reply, ...)
 
 log = logging.getLogger("robust_r1.chains")
 
@@ -51,27 +53,12 @@ PRICES_PER_1K: dict[str, tuple[float, float]] = {
 }
 
 RETRYABLE_STATUS = frozenset({408, 409, 425, 429})
-FATAL_STATUS = {401: "check OPENAI_API_KEY", 403: "the key has no access to this model or endpoint", 404: "check --model and --base-url"}
+FATAL_STATUS = {
+    401: "check OPENAI_API_KEY",
+    403: "the key has no access to this model or endpoint",
+    404: "check --model and --base-url",
+}
 TRANSPORTS = ("auto", "aiohttp", "httpx")
-
-
-def image_data_url(image: np.ndarray, max_side: int = 768) -> str:
-    """A PNG data URL of an RGB uint8 image, downscaled so its longer side is <= ``max_side``.
-
-    PNG is lossless: JPEG re-encoding would add the very artefacts the model is asked about. The
-    encoder is the dataset's fast one (:func:`factory.build.encode_png`, Sub filter + run-length
-    deflate): about 3× faster than Pillow's on degraded photos, at about the same size.
-    """
-    import cv2
-
-    from factory.build import encode_png
-
-    im = np.ascontiguousarray(image)
-    h, w = im.shape[:2]
-    if max_side and max(h, w) > max_side:
-        f = max_side / max(h, w)
-        im = cv2.resize(im, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
-    return "data:image/png;base64," + base64.b64encode(encode_png(im)).decode("ascii")
 
 
 def request_blob(request: dict[str, Any]) -> bytes:
@@ -98,7 +85,8 @@ class DiskCache:
         try:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise ValueError(f"--cache {root}: cannot create the cache folder ({exc.strerror}).") from None
+            msg = f"cannot create the cache folder ({exc.strerror})."
+            raise ConfigError("cache_dir", msg, value=str(root)) from None
         self._dirs: set[str] = set()
         self._index: set[str] | None = None
         self._pending: dict[str, dict[str, Any]] = {}
@@ -124,7 +112,8 @@ class DiskCache:
         for sub in subs:
             self._dirs.add(sub.name)
             try:
-                keys.update(e.name[:-5] for e in os.scandir(sub.path) if e.name.endswith(".json") and not e.name.startswith("."))
+                names = (e.name for e in os.scandir(sub.path))
+                keys.update(n[:-5] for n in names if n.endswith(".json") and not n.startswith("."))
             except OSError:
                 continue
         return keys
@@ -154,14 +143,7 @@ class DiskCache:
         if sub not in self._dirs:
             p.parent.mkdir(parents=True, exist_ok=True)
             self._dirs.add(sub)
-        tmp = p.with_name(f".{p.name}.{os.getpid()}.{threading.get_ident()}.{random.getrandbits(32):08x}.tmp")
-        try:
-            with open(tmp, "w", encoding="utf-8") as fh:
-                json.dump(value, fh, ensure_ascii=False)
-            os.replace(tmp, p)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        atomic_write(p, json.dumps(value, ensure_ascii=False), fsync=False)
         with self._lock:
             if self._index is not None:
                 self._index.add(key)
@@ -174,7 +156,9 @@ class DiskCache:
             self._pending[key] = value
             if self._thread is None or not self._thread.is_alive():
                 self._queue = queue.Queue()
-                self._thread = threading.Thread(target=self._writer, args=(self._queue,), name="chain-cache-writer", daemon=True)
+                self._thread = threading.Thread(
+                    target=self._writer, args=(self._queue,), name="chain-cache-writer", daemon=True
+                )
                 self._thread.start()
             self._queue.put(key)
 
@@ -192,7 +176,8 @@ class DiskCache:
                     except OSError as exc:
                         if self._write_error is None:
                             self._write_error = f"{type(exc).__name__}: {exc.strerror or exc}"
-                            log.warning("chain cache %s: cannot write (%s); answers are not cached", self.root, self._write_error)
+                            msg = "chain cache %s: cannot write (%s); answers are not cached"
+                            log.warning(msg, self.root, self._write_error)
                     with self._lock:
                         self._pending.pop(key, None)
             finally:
@@ -212,50 +197,6 @@ class DiskCache:
         return sum(1 for _ in self.root.glob("??/*.json"))
 
 
-@dataclass
-class Usage:
-    """Counters of one client (one batch)."""
-
-    requests: int = 0
-    """HTTP requests sent (retries included)."""
-    cached: int = 0
-    """Answers served from the cache or shared with an identical request in flight."""
-    retries: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    errors: dict[str, int] = field(default_factory=dict)
-    """Failed attempts by kind (RateLimitError, InternalServerError, APITimeoutError, ...)."""
-
-    def cost(self, per_1k_in: float | None, per_1k_out: float | None) -> float | None:
-        """USD for the tokens used (cache hits cost nothing); None without prices."""
-        if per_1k_in is None or per_1k_out is None:
-            return None
-        return (self.prompt_tokens * per_1k_in + self.completion_tokens * per_1k_out) / 1000.0
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "requests": self.requests,
-            "cached": self.cached,
-            "retries": self.retries,
-            "prompt_tokens": self.prompt_tokens,
-            "completion_tokens": self.completion_tokens,
-            "errors": dict(self.errors),
-        }
-
-
-@dataclass(frozen=True)
-class Reply:
-    text: str
-    finish_reason: str | None = None
-    cached: bool = False
-    completion_tokens: int | None = None
-    """Tokens of the reply as the server counted them (``usage.completion_tokens``); ``None`` if not reported."""
-
-
-class LLMError(RuntimeError):
-    """A request failed for good (retries exhausted or a non-retryable error)."""
-
-
 class MalformedResponse(Exception):
     """The server answered 2xx with something that is not a chat completion."""
 
@@ -265,7 +206,11 @@ def _scrub(text: str, secret: str | None) -> str:
 
 
 class ChatClient:
-    """Async chat completions with a semaphore, retry/backoff (Retry-After honoured) and a cache."""
+    """Async chat completions with a semaphore, retry/backoff (Retry-After honoured) and a cache.
+
+    The ``openai`` backend of :mod:`factory.chains.backends` (a ``ChatBackend``): construct it
+    with ``open_chat("openai", model=..., ...)``; its keywords are ``backends.CHAT_SETTINGS``.
+    """
 
     def __init__(
         self,
@@ -287,7 +232,9 @@ class ChatClient:
         transport: str = "auto",
     ):
         if not model:
-            raise ValueError("openai backend: --model is required (for example gpt-4o, or the name your vLLM/Ollama server serves).")
+            raise ValueError(
+                "openai backend: --model is required (for example gpt-4o, or the name your vLLM/Ollama server serves)."
+            )
         if transport not in TRANSPORTS:
             raise ValueError(f"openai backend: transport {transport!r}: use one of {', '.join(TRANSPORTS)}.")
         key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
@@ -338,7 +285,8 @@ class ChatClient:
         import openai
 
         try:
-            base = next(c for c in openai.DefaultAsyncHttpxClient.__mro__ if c.__module__.split(".")[0].startswith("httpx"))
+            mro = openai.DefaultAsyncHttpxClient.__mro__
+            base = next(c for c in mro if c.__module__.split(".")[0].startswith("httpx"))
             httpx_mod = importlib.import_module(base.__module__.split(".")[0])
         except (StopIteration, AttributeError, ImportError):  # an SDK without these hooks
             return None
@@ -474,7 +422,10 @@ class ChatClient:
             self._raw_content = "content" in inspect.signature(client.post).parameters
         if self._raw_content:
             resp = await client.post(
-                "/chat/completions", content=blob, cast_to=str, options={"headers": {"Content-Type": "application/json"}}
+                "/chat/completions",
+                content=blob,
+                cast_to=str,
+                options={"headers": {"Content-Type": "application/json"}},
             )
         else:  # pragma: no cover - older openai 1.x
             resp = await client.post("/chat/completions", body=json.loads(blob), cast_to=str)
@@ -511,7 +462,13 @@ class ChatClient:
                         raise MalformedResponse("message content is not text")
                     text = text or ""
                     finish = choice.get("finish_reason")
-                except (openai.RateLimitError, openai.APITimeoutError, openai.APIConnectionError, openai.InternalServerError, MalformedResponse) as exc:
+                except (
+                    openai.RateLimitError,
+                    openai.APITimeoutError,
+                    openai.APIConnectionError,
+                    openai.InternalServerError,
+                    MalformedResponse,
+                ) as exc:
                     last = exc
                     retry_after = self._retry_after(exc)
                 except openai.APIStatusError as exc:
@@ -550,4 +507,5 @@ class ChatClient:
             log.debug("chat request: %s, retry %d in %.2f s", name, attempt + 1, delay)
             await asyncio.sleep(delay)
         detail = _scrub(str(last), self._key)[:200] if last is not None else ""
-        raise LLMError(f"gave up after {self.max_retries + 1} attempts: {type(last).__name__}" + (f" ({detail})" if detail else ""))
+        detail = f" ({detail})" if detail else ""
+        raise LLMError(f"gave up after {self.max_retries + 1} attempts: {type(last).__name__}{detail}")

@@ -17,10 +17,13 @@ length_scaling), ``min_words``, ``max_words``, ``longer`` (length_scaling).
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import prompts as _bundled
+from factory.errors import ConfigError
 
 STEP_TEMPLATES = ("system", "influence", "reasoning", "conclusion", "length_scaling", "instruction")
 """The templates the writer renders (``<name>.j2``)."""
@@ -35,7 +38,8 @@ def _env(prompts_dir: str | None):
     if prompts_dir:
         p = Path(prompts_dir)
         if not p.is_dir():
-            raise ValueError(f"--prompts {prompts_dir}: no such folder; copy {_bundled.path()} and edit the copies.")
+            fix = f"copy {_bundled.path()} and edit the copies"
+            raise ConfigError("prompts_dir", "no such folder", value=prompts_dir, fix=fix)
         loaders.append(FileSystemLoader(str(p)))
     loaders.append(FileSystemLoader(str(_bundled.path())))
     return SandboxedEnvironment(
@@ -61,9 +65,12 @@ def render_prompt(name: str, prompts_dir: str | Path | None = None, **context: A
     try:
         return env.get_template(f"{name}.j2").render(**context).strip()
     except TemplateNotFound:
-        raise ValueError(f"prompt template {name}.j2 not found (looked in {prompts_dir or '-'} and {_bundled.path()}).") from None
+        looked = f"{prompts_dir or '-'} and {_bundled.path()}"
+        raise ValueError(f"prompt template {name}.j2 not found (looked in {looked}).") from None
     except UndefinedError as exc:
-        raise ValueError(f"prompt template {name}.j2: {exc}; the template uses a variable the writer does not provide.") from None
+        raise ValueError(
+            f"prompt template {name}.j2: {exc}; the template uses a variable the writer does not provide."
+        ) from None
     except TemplateSyntaxError as exc:
         raise ValueError(f"prompt template {exc.filename or name + '.j2'}, line {exc.lineno}: {exc.message}.") from None
     except SecurityError as exc:
@@ -83,8 +90,46 @@ def build_prompt(question: str, choices: Sequence[str] = (), prompts_dir: str | 
     return render_prompt("instruction", prompts_dir, question=format_question(question, choices), choices=list(choices))
 
 
+@dataclass(frozen=True)
+class LengthScale:
+    """How long the reasoning is: ``clamp(base + per_unit × total_intensity, lo, hi)`` words.
+
+    Heavier damage keeps a longer chain (the paper's length scaling; len(Y) grows with E[Σ s_i]).
+    :data:`LENGTH` holds the defaults that ``ChainConfig``, :func:`target_words`, the report and
+    the card all use.
+    """
+
+    base: float = 25.0
+    per_unit: float = 30.0
+    lo: int = 25
+    hi: int = 200
+
+    def settings(self) -> dict[str, float]:
+        """As ``ChainConfig`` fields (``length_base``, ``length_per_unit``, ``length_min``, ``length_max``)."""
+        return {
+            "length_base": self.base,
+            "length_per_unit": self.per_unit,
+            "length_min": self.lo,
+            "length_max": self.hi,
+        }
+
+    def updated(self, settings: Mapping[str, Any] | None) -> LengthScale:
+        """These defaults overridden by the numeric ``length_*`` values of ``settings`` (a chain
+        config as recorded in ``build.json``); anything else is ignored."""
+        s = {k: v for k, v in (settings or {}).items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        return LengthScale(
+            s.get("length_base", self.base), s.get("length_per_unit", self.per_unit),
+            s.get("length_min", self.lo), s.get("length_max", self.hi),
+        )  # fmt: skip
+
+
+LENGTH = LengthScale()
+"""The default length scaling (25 + 30 words per unit of total intensity, 25 to 200 words)."""
+
+
 def target_words(
-    total_intensity: float, *, base: float = 25.0, per_unit: float = 30.0, lo: int = 25, hi: int = 200
+    total_intensity: float, *, base: float = LENGTH.base, per_unit: float = LENGTH.per_unit, lo: int = LENGTH.lo,
+    hi: int = LENGTH.hi,
 ) -> int:
     """Reasoning length the chain is scaled to: ``clamp(base + per_unit × total_intensity, lo, hi)``.
 

@@ -11,30 +11,33 @@ from a backend; every field validated; a failed sample is recorded with its reas
 ``write_chains`` is synchronous (it runs the async engine, also from inside Jupyter);
 ``awrite_chains`` is the coroutine. Both return a :class:`BatchReport` (a list of
 :class:`ChainResult` in request order) and never stop for one bad sample.
+
+The backend (``template``, ``openai`` or any other) comes from the registry of
+:mod:`factory.chains.backends` (:func:`open_backend`); this module does what is common to all:
+checking the request, the target length, assembling and labelling the result, usage and cost.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Awaitable, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
-from factory.degrade import get
 from factory.degrade.recipes import Recipe
+from factory.errors import ConfigError
 
-from . import template as tpl
 from .answers import option_index
+from .backends import CHAT_SETTINGS, ChainBackend, SampleFailed, backend_names, find_backend, get_backend, run_sync
 from .format import format_type, render_chain
-from .prompting import build_prompt, format_question, reload_prompts, render_prompt, target_words
-from .validate import check_conclusion, check_length, check_text, clean_reply, length_bounds, words
+from .prompting import LENGTH, build_prompt, format_question, reload_prompts, target_words
 
 log = logging.getLogger("robust_r1.chains")
 
 __all__ = [
-    "BACKENDS",
     "BatchReport",
     "ChainConfig",
     "ChainRequest",
@@ -42,15 +45,16 @@ __all__ = [
     "awrite_chains",
     "build_prompt",
     "format_question",
+    "open_backend",
     "request_from_image",
     "target_words",
     "write_chains",
 ]
 
-BACKENDS = ("template", "openai")
-
 # Fields of ChainConfig that change how requests are sent, not what is written.
-_TRANSPORT_FIELDS = ("api_key", "cache_dir", "concurrency", "max_retries", "backoff_base", "backoff_max", "timeout", "transport")
+_TRANSPORT_FIELDS = (
+    "api_key", "cache_dir", "concurrency", "max_retries", "backoff_base", "backoff_max", "timeout", "transport",
+)  # fmt: skip
 
 
 @dataclass
@@ -58,7 +62,8 @@ class ChainConfig:
     """How chains are written. Every field has a documented default."""
 
     backend: str = "template"
-    """``template`` (offline, deterministic) or ``openai`` (any OpenAI-compatible server)."""
+    """A registered backend (:mod:`factory.chains.backends`): ``template`` (offline, deterministic),
+    ``openai`` (any OpenAI-compatible server), or one you register."""
     model: str | None = None
     """Model name for ``openai`` (e.g. ``gpt-4o``, or the name a vLLM/Ollama server serves)."""
     base_url: str | None = None
@@ -90,13 +95,13 @@ class ChainConfig:
     """Send the images (as PNG data URLs). ``False`` for text-only models."""
     image_max_side: int = 768
     """Images are downscaled so their longer side is at most this many pixels before sending."""
-    length_base: float = 25.0
+    length_base: float = LENGTH.base
     """``a`` of the target: words = clamp(a + b × total_intensity, lo, hi)."""
-    length_per_unit: float = 30.0
+    length_per_unit: float = LENGTH.per_unit
     """``b``: extra words per unit of total intensity."""
-    length_min: int = 25
+    length_min: int = LENGTH.lo
     """``lo``."""
-    length_max: int = 200
+    length_max: int = LENGTH.hi
     """``hi``."""
     length_tolerance: float = 0.25
     """Accepted deviation of the scaled reasoning from the target word count."""
@@ -111,13 +116,29 @@ class ChainConfig:
 
     def target(self, total_intensity: float) -> int:
         return target_words(
-            total_intensity, base=self.length_base, per_unit=self.length_per_unit, lo=self.length_min, hi=self.length_max
+            total_intensity,
+            base=self.length_base,
+            per_unit=self.length_per_unit,
+            lo=self.length_min,
+            hi=self.length_max,
         )
 
     @property
+    def uses_model(self) -> bool:
+        """The backend is a chat model (it takes ``model``, may see the images, runs concurrently)."""
+        spec = find_backend(self.backend)
+        return spec is None or spec.uses_model
+
+    @property
     def backend_label(self) -> str:
-        """The dataset's ``backend`` column: ``template`` or ``openai:<model>``."""
-        return "template" if self.backend == "template" else f"openai:{self.model}"
+        """The dataset's ``backend`` column: ``template``, or ``<backend>:<model>`` (``openai:gpt-4o``)."""
+        return f"{self.backend}:{self.model}" if self.uses_model else self.backend
+
+    def chat_settings(self) -> dict[str, Any]:
+        """The keywords a chat backend is constructed with (``backends.CHAT_SETTINGS``)."""
+        settings = {k: getattr(self, k) for k in CHAT_SETTINGS}
+        settings["model"] = self.model or ""
+        return settings
 
     def fingerprint(self) -> dict[str, Any]:
         """The settings that change the written text (for resume keys): no key, cache or transport."""
@@ -127,14 +148,24 @@ class ChainConfig:
         return d
 
     def validate(self) -> None:
-        if self.backend not in BACKENDS:
-            raise ValueError(f"chain backend {self.backend!r}: use 'template' or 'openai'.")
+        """Raise :class:`factory.errors.ConfigError` naming the first unusable field."""
+        if self.backend not in backend_names():
+            get_backend(self.backend)  # raises, listing the registered backends
         if not 0 < self.length_tolerance < 1:
-            raise ValueError(f"length tolerance must be in (0, 1), got {self.length_tolerance!r}.")
+            raise ConfigError("length_tolerance", "must be in (0, 1).", value=self.length_tolerance)
         if not 1 <= self.length_min <= self.length_max:
-            raise ValueError(f"length bounds: need 1 <= length_min <= length_max, got {self.length_min}..{self.length_max}.")
-        if self.max_regenerations < 0 or self.concurrency < 1:
-            raise ValueError("max_regenerations must be >= 0 and concurrency >= 1.")
+            msg = f"need 1 <= length_min <= length_max (length_max is {self.length_max})."
+            raise ConfigError("length_min", msg, value=self.length_min)
+        if self.max_regenerations < 0:
+            raise ConfigError("max_regenerations", "must be >= 0.", value=self.max_regenerations)
+        if self.concurrency < 1:
+            raise ConfigError("concurrency", "must be >= 1.", value=self.concurrency)
+
+
+RESULT_FIELDS = (
+    "type", "influence", "reasoning", "conclusion", "answer", "solution", "prompt", "target_words", "backend",
+)  # fmt: skip
+"""The chain fields of a :class:`ChainResult` (what ``robust-r1 chain --json`` prints)."""
 
 
 @dataclass
@@ -180,13 +211,15 @@ class ChainResult:
 
     def fields(self) -> dict[str, Any]:
         """The chain fields (what ``robust-r1 chain --json`` prints)."""
-        return {k: getattr(self, k) for k in ("type", "influence", "reasoning", "conclusion", "answer", "solution", "prompt", "target_words", "backend")}
+        return {k: getattr(self, k) for k in RESULT_FIELDS}
 
 
 class BatchReport(list):
     """The results of a batch, in request order (a ``list`` of :class:`ChainResult`), plus usage."""
 
-    def __init__(self, results: Sequence[ChainResult] = (), usage: dict[str, Any] | None = None, cost_usd: float | None = None):
+    def __init__(
+        self, results: Sequence[ChainResult] = (), usage: dict[str, Any] | None = None, cost_usd: float | None = None
+    ):
         super().__init__(results)
         self.usage: dict[str, Any] = dict(usage or {})
         """openai backend: requests, cached, retries, prompt_tokens, completion_tokens, errors."""
@@ -203,17 +236,6 @@ class BatchReport(list):
     @property
     def ok(self) -> list[ChainResult]:
         return [r for r in self if r.ok]
-
-
-class SampleFailed(Exception):
-    pass
-
-
-def _degradation_context(recipe: Recipe) -> list[dict[str, Any]]:
-    return [
-        {"name": s.name, "stage": s.stage, "intensity": s.intensity, "description": get(s.name).description}
-        for s in recipe.steps
-    ]
 
 
 def _finish(req: ChainRequest, cfg: ChainConfig, infl: str, reas: str, concl: str, target: int) -> ChainResult:
@@ -246,141 +268,16 @@ def _check_request(req: ChainRequest) -> None:
             raise SampleFailed(f"answer: {req.answer!r} is not an option index 0..{len(req.choices) - 1}")
 
 
-def _write_template(req: ChainRequest, cfg: ChainConfig) -> ChainResult:
-    _check_request(req)
-    target = cfg.target(req.recipe.total_intensity)
-    infl = tpl.influence(req.recipe, req.sample_id)
-    reas = tpl.reasoning(req.recipe, req.sample_id, req.question, req.choices, req.answer_text, target)
-    concl = tpl.conclusion(req.recipe, req.sample_id, str(req.answer), req.answer_text, req.choices)
-    for reason in (
-        check_text("influence", infl),
-        check_length(reas, target, cfg.length_tolerance),
-        check_conclusion(concl, req.answer_text, str(req.answer), req.choices),
-    ):
-        if reason:
-            raise SampleFailed(reason)
-    return _finish(req, cfg, infl, reas, concl, target)
+def open_backend(cfg: ChainConfig) -> ChainBackend:
+    """The chain backend ``cfg.backend`` names, from the registry of :mod:`factory.chains.backends`:
+    a chat backend is constructed with ``cfg.chat_settings()`` and driven by the prompted steps of
+    :mod:`factory.chains.steps`; a writer backend is constructed with ``cfg``."""
+    spec = get_backend(cfg.backend)
+    if spec.kind == "chat":
+        from .steps import ChatChainBackend
 
-
-class _LLMWriter:
-    """The four LLM steps of one sample, with validation and bounded regeneration."""
-
-    def __init__(self, cfg: ChainConfig):
-        from .llm import ChatClient
-
-        self.cfg = cfg
-        self.client = ChatClient(
-            model=cfg.model or "",
-            base_url=cfg.base_url,
-            api_key=cfg.api_key,
-            concurrency=cfg.concurrency,
-            max_retries=cfg.max_retries,
-            backoff_base=cfg.backoff_base,
-            backoff_max=cfg.backoff_max,
-            timeout=cfg.timeout,
-            cache_dir=cfg.cache_dir,
-            temperature=cfg.temperature,
-            max_tokens=cfg.max_tokens,
-            seed=cfg.seed,
-            extra_body=cfg.extra_body,
-            transport=cfg.transport,
-        )
-        self.system = render_prompt("system", cfg.prompts_dir)
-        self._preflight()
-
-    def _preflight(self) -> None:
-        """Render every step template once with sample values: a broken user template is one
-        clear error before the batch, not a failure per sample."""
-        ctx = {
-            "question": "What is shown? 0. a cat 1. a dog", "choices": ["a cat", "a dog"], "answer": "0", "answer_text": "a cat",
-            "degradations": [{"name": "lens blur", "stage": "acquisition", "intensity": 0.5, "description": "blur"}],
-            "degradation_list": "lens blur (0.50)", "total_intensity": 0.5, "target_words": 40, "vision": self.cfg.vision,
-            "influence": "i", "reasoning": "r", "min_words": 35, "max_words": 45, "longer": True,
-        }
-        for name in ("influence", "reasoning", "conclusion", "length_scaling"):
-            render_prompt(name, self.cfg.prompts_dir, **ctx)
-
-    def _messages(self, text: str, images: Sequence[str], feedback: str | None) -> list[dict[str, Any]]:
-        if feedback:
-            text += f"\n\nYour previous answer was rejected ({feedback}). Write it again and fix that."
-        content: list[dict[str, Any]] = [{"type": "image_url", "image_url": {"url": url}} for url in images]
-        content.append({"type": "text", "text": text})
-        return [{"role": "system", "content": self.system}, {"role": "user", "content": content}]
-
-    async def _step(self, template: str, images: Sequence[str], check: Callable[[str], str | None], ctx: dict[str, Any]) -> str:
-        from .llm import LLMError
-
-        prompt = render_prompt(template, self.cfg.prompts_dir, vision=bool(images), **ctx)
-        feedback = None
-        for _ in range(self.cfg.max_regenerations + 1):
-            try:
-                reply = await self.client.complete(self._messages(prompt, images, feedback))
-            except LLMError as exc:
-                raise SampleFailed(f"{template}: {exc}") from None
-            text = clean_reply(reply.text)
-            feedback = check(text)
-            if feedback is None and reply.finish_reason == "length":
-                feedback = f"{template}: cut off at max_tokens"
-            if feedback is None:
-                return text
-        raise SampleFailed(f"{feedback} (step {template}, {self.cfg.max_regenerations + 1} attempts)")
-
-    async def _images(self, req: ChainRequest) -> tuple[list[str], list[str]]:
-        """Data URLs, encoded once per sample and off the event loop: (clean+degraded, degraded)."""
-        from .llm import image_data_url
-
-        if not self.cfg.vision:
-            return [], []
-        side = self.cfg.image_max_side
-
-        async def encode(im: np.ndarray | None) -> str | None:
-            if im is None:
-                return None
-            if im.shape[0] * im.shape[1] <= 128 * 128:  # cheaper than a thread hand-off
-                return image_data_url(im, side)
-            return await asyncio.to_thread(image_data_url, im, side)
-
-        clean, degraded = await encode(req.clean_image), await encode(req.degraded_image)
-        return [u for u in (clean, degraded) if u], [degraded] if degraded else []
-
-    async def write(self, req: ChainRequest) -> ChainResult:
-        cfg = self.cfg
-        _check_request(req)
-        target = cfg.target(req.recipe.total_intensity)
-        degs = _degradation_context(req.recipe)
-        lo, hi = length_bounds(target, cfg.length_tolerance)
-        ctx: dict[str, Any] = {
-            "question": format_question(req.question, req.choices),
-            "choices": list(req.choices),
-            "answer": str(req.answer),
-            "answer_text": req.answer_text,
-            "degradations": degs,
-            "degradation_list": ", ".join(f"{d['name']} ({d['intensity']:.2f})" for d in degs) or "none",
-            "total_intensity": req.recipe.total_intensity,
-            "target_words": target,
-        }
-        both, degraded = await self._images(req)
-        infl = await self._step("influence", both, lambda t: check_text("influence", t), ctx)
-        draft = await self._step("reasoning", degraded, lambda t: check_text("reasoning", t), {**ctx, "influence": infl})
-        conclude = self._step(
-            "conclusion", [], lambda t: check_conclusion(t, req.answer_text, str(req.answer), req.choices),
-            {**ctx, "influence": infl, "reasoning": draft},
-        )
-        if check_length(draft, target, cfg.length_tolerance) is None:
-            return _finish(req, cfg, infl, draft, await conclude, target)
-        # Length scaling needs only the draft, like the conclusion: both run at the same time.
-        # Ask for the middle of the accepted band, so a model that misses a little still passes.
-        narrow = cfg.length_tolerance * 0.6
-        scale = self._step(
-            "length_scaling", [], lambda t: check_length(t, target, cfg.length_tolerance),
-            {**ctx, "influence": infl, "reasoning": draft, "min_words": max(lo, int(target * (1 - narrow))),
-             "max_words": min(hi, int(target * (1 + narrow))), "longer": words(draft) < target},
-        )
-        concl, reas = await asyncio.gather(conclude, scale, return_exceptions=True)
-        for outcome in (concl, reas):
-            if isinstance(outcome, BaseException):
-                raise outcome
-        return _finish(req, cfg, infl, reas, concl, target)
+        return ChatChainBackend(cfg, spec.load()(**cfg.chat_settings()))
+    return spec.load()(cfg)
 
 
 async def awrite_chains(
@@ -401,28 +298,14 @@ async def awrite_chains(
     def failed(req: ChainRequest, reason: str) -> ChainResult:
         return ChainResult(sample_id=req.sample_id, ok=False, backend=cfg.backend_label, reason=reason)
 
-    if cfg.backend == "template":
-        out = []
-        for i, req in enumerate(requests):
-            if i and i % 512 == 0:
-                await asyncio.sleep(0)  # let other tasks (progress bars, servers) run during long batches
-            try:
-                res = _write_template(req, cfg)
-            except (SampleFailed, ValueError) as exc:
-                res = failed(req, str(exc))
-            except Exception as exc:  # noqa: BLE001 - one bad sample never kills the batch
-                log.exception("chain for %s failed unexpectedly", req.sample_id)
-                res = failed(req, f"unexpected {type(exc).__name__}: {exc}")
-            out.append(res)
-            if progress:
-                progress(res)
-        return BatchReport(out)
-
-    writer = _LLMWriter(cfg)
+    backend = open_backend(cfg)
 
     async def one(req: ChainRequest) -> ChainResult:
         try:
-            res = await writer.write(req)
+            _check_request(req)
+            target = cfg.target(req.recipe.total_intensity)
+            infl, reas, concl = await backend.write(req, target)
+            res = _finish(req, cfg, infl, reas, concl, target)
         except (SampleFailed, ValueError) as exc:
             res = failed(req, str(exc))
         except Exception as exc:  # noqa: BLE001 - one bad sample never kills the batch
@@ -433,20 +316,29 @@ async def awrite_chains(
         return res
 
     try:
-        results = await asyncio.gather(*(one(r) for r in requests))
+        if cfg.uses_model:  # requests in flight at the same time (the client bounds them)
+            results = list(await asyncio.gather(*(one(r) for r in requests)))
+        else:
+            results = []
+            for i, req in enumerate(requests):
+                if i and i % 512 == 0:
+                    await asyncio.sleep(0)  # let other tasks (progress bars, servers) run during long batches
+                results.append(await one(req))
     finally:
-        await writer.client.aclose()
-    usage = writer.client.usage
+        await backend.aclose()
+    usage = backend.usage
+    if usage is None:
+        return BatchReport(results)
     from .llm import PRICES_PER_1K
 
     pin, pout = cfg.cost_per_1k_in, cfg.cost_per_1k_out
     if (pin is None or pout is None) and cfg.model in PRICES_PER_1K:
         pin, pout = PRICES_PER_1K[cfg.model]
-    report = BatchReport(list(results), usage.as_dict(), usage.cost(pin, pout))
+    report = BatchReport(results, usage.as_dict(), usage.cost(pin, pout))
     log.info(
         "chains: %d ok, %d failed; %d requests (%d retries), %d cached; %d + %d tokens%s",
         len(report.ok), len(report.failed), usage.requests, usage.retries, usage.cached,
-        usage.prompt_tokens, usage.completion_tokens, f"; ${report.cost_usd:.4f}" if report.cost_usd is not None else "",
+        usage.prompt_tokens, usage.completion_tokens, "" if report.cost_usd is None else f"; ${report.cost_usd:.4f}",
     )
     return report
 
@@ -458,16 +350,7 @@ def write_chains(
     progress: Callable[[ChainResult], Any] | None = None,
 ) -> BatchReport:
     """Synchronous :func:`awrite_chains` (runs its own event loop; works inside Jupyter too)."""
-    coro: Awaitable[BatchReport] = awrite_chains(requests, config, progress=progress)
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coro)  # type: ignore[arg-type]
-    # Called from inside a running loop (e.g. Jupyter): run in a worker thread.
-    import concurrent.futures
-
-    with concurrent.futures.ThreadPoolExecutor(1) as ex:
-        return ex.submit(asyncio.run, coro).result()  # type: ignore[arg-type]
+    return run_sync(awrite_chains(requests, config, progress=progress))
 
 
 def resolve_answer(answer: str, choices: Sequence[str]) -> tuple[str, str]:
@@ -501,7 +384,8 @@ def request_from_image(
     from factory import degrade
 
     img = degrade.to_rgb_uint8(image)
-    sid = sample_id or "chain:" + str(degrade.derive_seed(seed, img.shape, int(img[:: max(1, img.shape[0] // 16)].sum())))
+    fingerprint = int(img[:: max(1, img.shape[0] // 16)].sum())
+    sid = sample_id or "chain:" + str(degrade.derive_seed(seed, img.shape, fingerprint))
     recipe = degrade.sample_recipe("train", seed, sid)
     choices = [str(c) for c in choices]
     answer_idx, answer_text = resolve_answer(answer, choices)

@@ -1,50 +1,19 @@
-"""The ``robust-r1`` command line: a thin layer over the Python API."""
+"""``robust-r1 degradations``, ``robust-r1 degrade`` and ``robust-r1 demo``: the engine on its own."""
 
 from __future__ import annotations
 
 import json
-import logging
 import os
-import sys
-from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 
-app = typer.Typer(
-    name="robust-r1",
-    help="Robust-R1: degradation-aware reasoning data, training and evaluation for VLMs.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-log = logging.getLogger("robust_r1")
+from .common import add_command, split_values
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".ppm", ".pgm"}
 
 
-def _fail(message: str, code: int = 2) -> "typer.Exit":
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code)
-
-
-def _split_names(values: Optional[List[str]]) -> Optional[List[str]]:
-    if not values:
-        return None
-    out = [v.strip() for item in values for v in item.split(",") if v.strip()]
-    return out or None
-
-
-@app.callback()
-def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging.")) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
-
-
-@app.command()
 def degradations(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
     """List the degradation catalogue: name, stage, aliases and parameter schedule."""
     from factory import degrade
@@ -71,73 +40,101 @@ def _collect_inputs(src: Path) -> list[tuple[str, Path]]:
     if src.is_dir():
         files = sorted(p for p in src.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
         return [(p.relative_to(src).as_posix(), p) for p in files]
-    raise _fail(f"{src}: no such file or folder; pass an image file or a folder of images.")
+    raise ValueError(f"{src}: no such file or folder; pass an image file or a folder of images.")
 
 
-def _degrade_one(job: tuple) -> tuple[str, Optional[str], int]:
+@dataclass(frozen=True)
+class DegradeJob:
+    """One input image of ``robust-r1 degrade``."""
+
+    sample_id: str
+    """The image's path relative to the input folder (seeds its recipe, names its outputs)."""
+    path: str
+    out_dir: str
+    kind: str
+    """``train`` or ``eval`` recipe."""
+    only: list[str] | None
+    levels: list
+    seed: int
+    fmt: str
+
+
+def _degrade_one(job: DegradeJob) -> tuple[str, str | None, int]:
     """Worker: load, sample the recipe(s), render, write image + sidecar. Returns (id, error, n)."""
     import cv2
 
     from factory import degrade
+    from factory.layout import atomic_write
 
     cv2.setNumThreads(1)
-    sample_id, path, out_dir, kind, only, levels, seed, fmt = job
     try:
-        img = degrade.load_image(path)
+        img = degrade.load_image(job.path)
     except ValueError as exc:
-        return sample_id, str(exc), 0
+        return job.sample_id, str(exc), 0
     written = 0
-    stem = Path(sample_id).with_suffix("")
-    for level in levels:
-        recipe = degrade.sample_recipe(kind, seed, sample_id, intensity=level, only=only)
+    stem = Path(job.sample_id).with_suffix("")
+    for level in job.levels:
+        recipe = degrade.sample_recipe(job.kind, job.seed, job.sample_id, intensity=level, only=job.only)
         out = degrade.render(img, recipe)
-        suffix = "" if len(levels) == 1 else f"@{level:.2f}"
-        target = Path(out_dir) / f"{stem}{suffix}.{fmt}"
+        suffix = "" if len(job.levels) == 1 else f"@{level:.2f}"
+        target = Path(job.out_dir) / f"{stem}{suffix}.{job.fmt}"
         degrade.save_image(out, target)
-        side = {"source": str(path), "output": target.name, **recipe.to_dict()}
-        tmp = target.with_name(f".{target.name}.json.tmp")
-        tmp.write_text(json.dumps(side, indent=2) + "\n")
-        tmp.replace(target.with_name(f"{target.stem}.json"))
+        side = {"source": str(job.path), "output": target.name, **recipe.to_dict()}
+        atomic_write(target.with_name(f"{target.stem}.json"), json.dumps(side, indent=2) + "\n", fsync=False)
         written += 1
-    return sample_id, None, written
+    return job.sample_id, None, written
 
 
-@app.command()
 def degrade(
     input: Path = typer.Argument(..., help="An image file or a folder of images (searched recursively)."),
     output: Path = typer.Argument(..., help="Output folder."),
-    recipe: str = typer.Option("train", "--recipe", help="train (several degradations) or eval (one, reference protocol)."),
-    only: Optional[List[str]] = typer.Option(None, "--only", help="Restrict to these degradations (names or aliases; repeat or comma-separate)."),
-    intensity: Optional[float] = typer.Option(None, "--intensity", help="Fix the intensity in [0, 1] (train: every degradation; eval: the level). Eval default: 0.23, 0.45 and 0.9."),
-    seed: int = typer.Option(0, "--seed", min=0, help="Base seed; each image's recipe derives from (seed, relative path)."),
+    recipe: str = typer.Option(
+        "train", "--recipe", help="train (several degradations) or eval (one, reference protocol)."
+    ),
+    only: list[str] | None = typer.Option(
+        None, "--only", help="Restrict to these degradations (names or aliases; repeat or comma-separate)."
+    ),
+    intensity: float | None = typer.Option(
+        None,
+        "--intensity",
+        help="Fix the intensity in [0, 1] (train: every degradation; eval: the level). "
+        "Eval default: 0.23, 0.45 and 0.9.",
+    ),
+    seed: int = typer.Option(
+        0, "--seed", min=0, help="Base seed; each image's recipe derives from (seed, relative path)."
+    ),
     workers: int = typer.Option(1, "--workers", min=1, help="Worker processes (results do not depend on it)."),
-    gallery: bool = typer.Option(False, "--gallery", help="Also write gallery.png: rows = degradations, columns = intensities, for the first image."),
+    gallery: bool = typer.Option(
+        False,
+        "--gallery",
+        help="Also write gallery.png: rows = degradations, columns = intensities, for the first image.",
+    ),
     fmt: str = typer.Option("png", "--format", help="png (lossless, default) or jpg (quality 95)."),
 ) -> None:
     """Degrade an image or a folder; writes images plus a sidecar JSON recipe per image."""
+    from concurrent.futures import ProcessPoolExecutor
+
     from tqdm import tqdm
 
     from factory import degrade as dg
+    from factory.layout import ERRORS, error_record, write_errors
 
     fmt = fmt.lower().lstrip(".")
     if fmt not in ("png", "jpg", "jpeg"):
-        raise _fail(f"--format {fmt!r}: use png or jpg.")
+        raise ValueError(f"--format {fmt!r}: use png or jpg.")
     if recipe not in ("train", "eval"):
-        raise _fail(f"--recipe {recipe!r}: use train or eval.")
-    names = _split_names(only)
-    try:
-        if names:
-            names = [dg.get(n).name for n in names]
-        if intensity is not None:
-            dg.check_intensity(intensity, "--intensity")
-    except ValueError as exc:
-        raise _fail(str(exc)) from None
+        raise ValueError(f"--recipe {recipe!r}: use train or eval.")
+    names = split_values(only)
+    if names:
+        names = [dg.get(n).name for n in names]
+    if intensity is not None:
+        dg.check_intensity(intensity, "--intensity")
     levels: list = [intensity] if intensity is not None else ([None] if recipe == "train" else list(dg.EVAL_LEVELS))
     inputs = _collect_inputs(input)
     if not inputs:
-        raise _fail(f"{input}: no image files found (looked for {', '.join(sorted(IMAGE_SUFFIXES))}).")
+        raise ValueError(f"{input}: no image files found (looked for {', '.join(sorted(IMAGE_SUFFIXES))}).")
     output.mkdir(parents=True, exist_ok=True)
-    jobs = [(sid, str(p), str(output), recipe, names, levels, seed, fmt) for sid, p in inputs]
+    jobs = [DegradeJob(sid, str(p), str(output), recipe, names, levels, seed, fmt) for sid, p in inputs]
     errors: list[tuple[str, str]] = []
     written = 0
     bar = tqdm(total=len(jobs), unit="img", desc="degrade", disable=None)
@@ -158,9 +155,7 @@ def degrade(
             bar.update(1)
     bar.close()
     if errors:
-        with open(output / "errors.jsonl", "w") as fh:
-            for sid, err in errors:
-                fh.write(json.dumps({"id": sid, "reason": err}) + "\n")
+        write_errors(output / ERRORS, [error_record(sid, "load", err) for sid, err in errors])
         for sid, err in errors:
             typer.echo(f"skipped {sid}: {err}", err=True)
     if gallery:
@@ -173,10 +168,10 @@ def degrade(
             grid = make_gallery(dg.load_image(first[1]), names or dg.names(), grid_levels, seed=seed, title=first[0])
             dg.save_image(grid, output / "gallery.png")
             typer.echo(f"gallery: {output / 'gallery.png'}")
-    typer.echo(f"{written} image(s) written to {output}; {len(errors)} skipped" + (f" (see {output / 'errors.jsonl'})" if errors else ""))
+    skipped = f"{len(errors)} skipped" + (f" (see {output / ERRORS})" if errors else "")
+    typer.echo(f"{written} image(s) written to {output}; {skipped}")
 
 
-@app.command()
 def demo(
     out: Path = typer.Option(Path("demo-output"), "--out", help="Output folder."),
     seed: int = typer.Option(0, "--seed", min=0),
@@ -191,36 +186,15 @@ def demo(
 
     dg.tune_allocator()
     summary = run_demo(out, seed=seed, workers=workers)
-    grid = make_gallery(photo("astronaut"), dg.names(), seed=seed, title="astronaut: 16 degradations")
+    grid = make_gallery(photo("astronaut"), dg.names(), seed=seed, title=f"astronaut: {len(dg.names())} degradations")
     dg.save_image(grid, out / "gallery.png")
     for line in summary.lines():
         typer.echo(line)
     typer.echo(f"gallery of every degradation at 0 / 0.23 / 0.45 / 0.9: {out / 'gallery.png'}")
 
 
-def _register_subcommands() -> None:
-    from factory.build_cli import register as register_build
-    from factory.chains.cli import register as register_chains
-    from factory.publish import register as register_publish
-    from factory.report import register as register_report
-    from trainers.cli import register as register_trainers
-
-    register_build(app)
-    register_chains(app)
-    register_publish(app)
-    register_report(app)
-    register_trainers(app)
-
-
-_register_subcommands()
-
-
-def main() -> None:
-    try:
-        app()
-    except KeyboardInterrupt:  # pragma: no cover
-        sys.exit(130)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    main()
+def register(app: typer.Typer) -> None:
+    """Add ``degradations``, ``degrade`` and ``demo`` to ``app``."""
+    add_command(app, "degradations", degradations)
+    add_command(app, "degrade", degrade)
+    add_command(app, "demo", demo)

@@ -1,21 +1,23 @@
-"""CLI commands of the chain writer (registered on the main app by factory.cli).
-
-Only typer is imported at module level: numpy, the degradation engine and ``openai`` load when
-the command runs, so ``robust-r1 --help`` stays fast.
-"""
+"""``robust-r1 chain``: degrade one image with the train recipe and write its chain."""
 
 from __future__ import annotations
 
 import json
-import logging
 import os
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any
 
 import typer
-from typer.core import TyperCommand
 
-log = logging.getLogger("robust_r1.chains")
+from .common import LLM, Command, add_command, chain_config
+
+
+def _is_number(tok: str) -> bool:
+    try:
+        float(tok)
+    except ValueError:
+        return False
+    return True
 
 
 def _spread_choices(args: list[str]) -> list[str]:
@@ -46,49 +48,50 @@ def _spread_choices(args: list[str]) -> list[str]:
     return out
 
 
-def _is_number(tok: str) -> bool:
-    try:
-        float(tok)
-    except ValueError:
-        return False
-    return True
-
-
-class _ChainCommand(TyperCommand):
+class ChainCommand(Command):
     """Accepts ``--choices A B C D`` (space-separated) besides repeated or comma-separated forms."""
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         args = _spread_choices(list(args))
+        takes_value = {o for p in self.params if p.param_type_name == "option" and not p.is_flag for o in p.opts}
         # IMAGE written after the choices was eaten as the last choice: give it back.
-        positional = [a for j, a in enumerate(args) if not a.startswith("-") and (j == 0 or args[j - 1] not in _VALUE_OPTIONS)]
+        positional = [
+            a for j, a in enumerate(args) if not a.startswith("-") and (j == 0 or args[j - 1] not in takes_value)
+        ]
         if not positional and len(args) >= 2 and args[-2] == "--choices" and os.path.isfile(args[-1]):
             args = args[:-2] + [args[-1]]
         return super().parse_args(ctx, args)
 
 
-_VALUE_OPTIONS = {"-q", "-a", "--question", "--answer", "--choices", "--seed", "--backend", "--base-url", "--model", "--cache", "--prompts", "--concurrency"}
-
-
-def _choices(values: Optional[List[str]]) -> list[str]:
+def _choices(values: list[str] | None) -> list[str]:
     vals = [v for v in (values or []) if v.strip()]
     if len(vals) == 1 and "," in vals[0]:  # --choices "a dog,a cat,a bird"
-        vals = [c for c in vals[0].split(",")]
+        vals = vals[0].split(",")
     return [" ".join(c.split()) for c in vals if c.strip()]
 
 
 def chain(
     image: Path = typer.Argument(..., help="An image file.", show_default=False),
     question: str = typer.Option(..., "--question", "-q", help="The question about the image."),
-    answer: str = typer.Option(..., "--answer", "-a", help="Ground truth: for multiple choice the option index (0, 1, ...), its letter or its text; else the answer."),
-    choices: Optional[List[str]] = typer.Option(None, "--choices", help="Options of a multiple-choice question: --choices A B C D (or repeated, or comma-separated)."),
+    answer: str = typer.Option(
+        ...,
+        "--answer",
+        "-a",
+        help="Ground truth: for multiple choice the option index (0, 1, ...), its letter or its text; else the answer.",
+    ),
+    choices: list[str] | None = typer.Option(
+        None,
+        "--choices",
+        help="Options of a multiple-choice question: --choices A B C D (or repeated, or comma-separated).",
+    ),
     seed: int = typer.Option(0, "--seed", min=0, help="Seed of the train recipe."),
-    backend: str = typer.Option("template", "--backend", help="template (offline, default) or openai (any OpenAI-compatible server)."),
-    base_url: Optional[str] = typer.Option(None, "--base-url", help="Server URL, e.g. http://localhost:8000/v1 (vLLM), http://localhost:11434/v1 (Ollama)."),
-    model: Optional[str] = typer.Option(None, "--model", help="Model name for the openai backend (e.g. gpt-4o)."),
-    cache: Optional[Path] = typer.Option(None, "--cache", help="Response cache folder (a re-run makes no calls)."),
-    prompts_dir: Optional[Path] = typer.Option(None, "--prompts", help="Folder with your own copies of the prompt templates (prompts/*.j2)."),
-    no_vision: bool = typer.Option(False, "--no-vision", help="Send no images (text-only models)."),
-    concurrency: int = typer.Option(8, "--concurrency", min=1, help="Requests in flight (openai backend)."),
+    backend: str = LLM.backend,
+    base_url: str | None = LLM.base_url,
+    model: str | None = LLM.model,
+    cache: Path | None = LLM.cache,
+    prompts: Path | None = LLM.prompts,
+    no_vision: bool = LLM.no_vision,
+    concurrency: int = LLM.concurrency,
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object: degradations and the chain fields."),
 ) -> None:
     """Degrade one image with the train recipe and print the recipe and the full chain.
@@ -96,21 +99,14 @@ def chain(
     The key of the openai backend is read from OPENAI_API_KEY (never printed).
     """
     from factory import degrade
-    from factory.chains.writer import ChainConfig, request_from_image, write_chains
+    from factory.chains.writer import request_from_image, write_chains
 
-    opts = _choices(choices)
-    try:
-        img = degrade.load_image(image)
-        req = request_from_image(img, question=question, answer=answer, choices=opts, seed=seed, sample_id=f"chain:{image.name}")
-        cfg = ChainConfig(
-            backend=backend, model=model, base_url=base_url, cache_dir=str(cache) if cache else None,
-            prompts_dir=str(prompts_dir) if prompts_dir else None, vision=not no_vision, seed=seed,
-            concurrency=concurrency,
-        )
-        report = write_chains([req], cfg)
-    except ValueError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+    img = degrade.load_image(image)
+    req = request_from_image(
+        img, question=question, answer=answer, choices=_choices(choices), seed=seed, sample_id=f"chain:{image.name}"
+    )
+    cfg = chain_config(backend, model, base_url, concurrency, cache, prompts, no_vision, seed=seed)
+    report = write_chains([req], cfg)
     res = report[0]
     if not res.ok:
         typer.echo(f"error: {image}: chain failed: {res.reason}", err=True)
@@ -125,7 +121,10 @@ def chain(
             out["cost_usd"] = report.cost_usd
         typer.echo(json.dumps(out, indent=2, ensure_ascii=False))
         return
-    typer.echo(f"recipe (seed {seed}, {len(degs)} degradations, total intensity {req.recipe.total_intensity:.2f}, target {res.target_words} reasoning words):")
+    typer.echo(
+        f"recipe (seed {seed}, {len(degs)} degradations, total intensity {req.recipe.total_intensity:.2f}, "
+        f"target {res.target_words} reasoning words):"
+    )
     for d in degs:
         typer.echo(f"  {d['stage']:16s} {d['name']:24s} {d['intensity']:.2f}")
     typer.echo("")
@@ -140,5 +139,5 @@ def chain(
 
 
 def register(app: typer.Typer) -> None:
-    """Add the chain commands to ``app``."""
-    app.command("chain", cls=_ChainCommand)(chain)
+    """Add ``chain`` to ``app``."""
+    add_command(app, "chain", chain, cls=ChainCommand)

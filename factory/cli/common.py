@@ -1,0 +1,182 @@
+"""What every command shares: the one error handler, the field → flag map, shared option groups.
+
+Only typer and :mod:`factory.errors` are imported here: ``robust-r1 --help`` stays fast, and the
+library (numpy, the engine, ``openai``, ``datasets``) loads when a command runs.
+
+Errors: every command is registered with ``cls=Command``. A :class:`~factory.errors.ConfigError`
+is printed as ``error: --flag VALUE: message`` (its config field mapped to the flag that sets it
+through :data:`FIELD_FLAGS`, else through the command's own option of that name); a
+``ValueError`` (``InputError`` included), ``OSError`` or :class:`~factory.errors.ServiceError` as
+``error: message``; all exit with status 2. Commands themselves never catch these.
+"""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+from typing import Any
+
+import typer
+from typer.core import TyperCommand
+
+from factory.errors import ConfigError, ServiceError
+
+EXIT_USAGE = 2
+"""Exit status of a command refused for its input or settings (as click's usage errors)."""
+
+FIELD_FLAGS: dict[str, str] = {
+    # BuildConfig
+    "source": "--source",
+    "out": "--out",
+    "splits": "--split",
+    "limit": "--limit",
+    "columns": "--columns",
+    "seed": "--seed",
+    "workers": "--workers",
+    "sft_fraction": "--sft-fraction",
+    "keep_clean": "--keep-clean",
+    "image_format": "--image-format",
+    "shard_size": "--shard-size",
+    # ChainConfig (and the chat settings of an LLM backend)
+    "backend": "--backend",
+    "model": "--model",
+    "base_url": "--base-url",
+    "concurrency": "--concurrency",
+    "cache_dir": "--cache",
+    "prompts_dir": "--prompts",
+    "vision": "--no-vision",
+    # export
+    "config": "--config",
+    "human": "--human",
+}
+"""Config field → the CLI flag that sets it (one map for every command). A field missing here is
+shown as the command's option of the same name, else as the field itself (a setting with no flag)."""
+
+
+def flag_for(field: str, ctx: Any = None) -> str:
+    """The flag that sets config field ``field`` (see :data:`FIELD_FLAGS`)."""
+    if field in FIELD_FLAGS:
+        return FIELD_FLAGS[field]
+    for p in getattr(getattr(ctx, "command", None), "params", ()):
+        if p.name == field and p.opts:
+            return max(p.opts, key=len)
+    return field
+
+
+def error_message(exc: BaseException, ctx: Any = None) -> str | None:
+    """The one-line message for an error the CLI reports (``None``: not ours, let it raise)."""
+    if isinstance(exc, ConfigError):
+        return exc.for_flag(flag_for(exc.field, ctx))
+    if isinstance(exc, (ValueError, OSError, ServiceError)):
+        return str(exc)
+    return None
+
+
+class Command(TyperCommand):
+    """A typer command whose library errors become ``error: ...`` and exit status 2."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:
+            message = error_message(exc, ctx)
+            if message is None:
+                raise
+        typer.echo(f"error: {message}", err=True)
+        raise typer.Exit(EXIT_USAGE)
+
+
+def add_command(app: typer.Typer, name: str, fn: Any, cls: type = Command) -> None:
+    """Register ``fn`` as command ``name`` of ``app`` with the error handler."""
+    app.command(name, cls=cls)(fn)
+
+
+# ---------------------------------------------------------------- helpers of several commands
+
+
+def split_values(values: list[str] | None) -> list[str] | None:
+    """Repeated and comma-separated values of one option as one list (``None`` when empty)."""
+    if not values:
+        return None
+    out = [v.strip() for item in values for v in item.split(",") if v.strip()]
+    return out or None
+
+
+def command_line(ctx: Any, prog: str = "robust-r1") -> str:
+    """The command as typed, rebuilt from the options given on the command line (normalised:
+    long option names, given options only, in declaration order; shell-quoted)."""
+    parts = [prog, ctx.info_name or "build"]
+    for p in ctx.command.params:
+        src = ctx.get_parameter_source(p.name)  # an enum of click's or typer's vendored click
+        if getattr(src, "name", None) not in ("COMMANDLINE", "ENVIRONMENT"):
+            continue
+        value = ctx.params[p.name]
+        opt = max(p.opts, key=len) if p.opts else p.name
+        if getattr(p, "is_flag", False):
+            if value:
+                parts.append(opt)
+            elif p.secondary_opts:
+                parts.append(max(p.secondary_opts, key=len))
+            continue
+        for v in value if isinstance(value, (list, tuple)) else [value]:
+            parts += [opt, shlex.quote(str(v))]
+    return " ".join(parts)
+
+
+# ---------------------------------------------------------------- the LLM option group
+
+
+class LLM:
+    """The chain-writer options of ``build`` and ``chain``, declared once (use them as defaults)."""
+
+    backend = typer.Option(
+        "template",
+        "--backend",
+        help="Chain writer: template (offline, default), openai (any OpenAI-compatible server) or another "
+        "registered backend.",
+    )
+    model = typer.Option(
+        None, "--model", help="Model name of an LLM backend (e.g. gpt-4o, or what your vLLM/Ollama server serves)."
+    )
+    base_url = typer.Option(
+        None,
+        "--base-url",
+        help="OpenAI-compatible server URL, e.g. http://localhost:8000/v1 (vLLM), http://localhost:11434/v1 (Ollama); "
+        "default api.openai.com, key from OPENAI_API_KEY.",
+    )
+    concurrency = typer.Option(8, "--concurrency", min=1, help="LLM requests in flight.")
+    cache = typer.Option(
+        None,
+        "--cache",
+        help="LLM response cache folder: a re-run makes no new calls (build: default OUT/.build/llm-cache).",
+    )
+    prompts = typer.Option(
+        None, "--prompts", help="Folder with your own copies of the prompt templates (prompts/*.j2)."
+    )
+    no_vision = typer.Option(False, "--no-vision", help="Send no images to the LLM (text-only models).")
+
+
+def chain_config(
+    backend: str,
+    model: str | None,
+    base_url: str | None,
+    concurrency: int,
+    cache: Path | None,
+    prompts: Path | None,
+    no_vision: bool,
+    *,
+    seed: int,
+):
+    """A ``ChainConfig`` from the :class:`LLM` options (in the order they are declared there)."""
+    from factory.chains.writer import ChainConfig
+
+    return ChainConfig(
+        backend=backend,
+        model=model,
+        base_url=base_url,
+        concurrency=concurrency,
+        cache_dir=str(cache) if cache else None,
+        prompts_dir=str(prompts) if prompts else None,
+        vision=not no_vision,
+        seed=seed,
+    )
