@@ -31,7 +31,7 @@ from factory.layout import (
     shard_files,
     shard_pattern,
 )
-from factory.redact import redact
+from factory.secrets import redact
 from factory.report import PLOTS, fmt_number
 
 log = logging.getLogger("robust_r1.card")

@@ -55,7 +55,7 @@ from factory.layout import (  # noqa: F401 - REQUIRED_COLUMNS re-exported
     read_manifest,
     shard_files,
 )
-from factory.redact import SECRET_RE, redact  # noqa: F401 - re-exported (factory.publish.redact)
+from factory.secrets import SECRET_RE, redact  # noqa: F401 - re-exported (factory.publish.redact)
 
 log = logging.getLogger("robust_r1.publish")
 

@@ -33,7 +33,8 @@ SECRET_RE = re.compile(
     r"|AKIA[0-9A-Z]{16}"
     r"|gh[pousr]_[A-Za-z0-9]{30,}"
     r"|xox[abprs]-[A-Za-z0-9\-]{10,}"
-    r"|(?i:bearer)\s+[A-Za-z0-9._\-]{20,})"
+    r"|(?i:bearer)\s+[A-Za-z0-9._\-]{20,}"
+    r"|(?i:api[_-]?key|token|secret|password)[\"']?\s*[=:]\s*[\"']?[A-Za-z0-9._\-]{16,})"
 )
 # user:password@ (or token@) in a URL's authority
 _URL_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<userinfo>[^/@\s]+)@")
