@@ -24,7 +24,11 @@ def _settings(stage: str, preset: str, config: Optional[Path], sets: Optional[Li
 
 
 def _report(result) -> None:
+    if not getattr(result, "main_process", True):  # under accelerate launch only the main process reports
+        return
     typer.echo(f"backend: {result.backend}; steps: {result.global_step}; saved to {result.output}")
+    if getattr(result, "world_size", 1) > 1:
+        typer.echo(f"processes: {result.world_size} (accelerate launch)")
     if result.resumed_from:
         typer.echo(f"resumed from {result.resumed_from}")
     keys = sorted({k for h in result.log_history for k in h if k == "loss" or k.startswith("rewards/") and k.endswith("/mean")})
@@ -95,6 +99,9 @@ train_app.command("sft")(_train_command("sft"))
 train_app.command("grpo")(_train_command("grpo"))
 
 
+_MAX_PIXELS_HELP = "Image budget in pixels; default: the model folder's training budget (robust_r1_settings.json), else 448x448."
+
+
 def infer_cmd(
     model: str = typer.Option(..., "--model", help="Model folder, merged model, adapter folder or Hub id."),
     image: Path = typer.Option(..., "--image", help="Image file."),
@@ -102,13 +109,15 @@ def infer_cmd(
     choices: Optional[List[str]] = typer.Option(None, "--choices", help="Options of a multiple-choice question (repeat)."),
     backend: str = typer.Option("auto", "--backend"),
     max_new_tokens: int = typer.Option(512, "--max-new-tokens"),
+    max_pixels: Optional[int] = typer.Option(None, "--max-pixels", help=_MAX_PIXELS_HELP),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Answer a question about an image and print the parsed chain (TYPE pairs, influence, ...)."""
     from trainers.infer import infer
 
     try:
-        res = infer(model, image, question, choices=choices or [], backend=backend, max_new_tokens=max_new_tokens)
+        res = infer(model, image, question, choices=choices or [], backend=backend, max_new_tokens=max_new_tokens,
+                    max_pixels=max_pixels)
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -144,7 +153,7 @@ def eval_cmd(
     batch_size: int = typer.Option(8, "--batch-size", help="Questions per generation batch (transformers)."),
     concurrency: int = typer.Option(8, "--concurrency", help="Requests in flight (endpoint)."),
     max_new_tokens: int = typer.Option(1024, "--max-new-tokens"),
-    max_pixels: int = typer.Option(448 * 448, "--max-pixels", help="Image budget of transformers models (as in training)."),
+    max_pixels: Optional[int] = typer.Option(None, "--max-pixels", help=_MAX_PIXELS_HELP),
     backend: str = typer.Option("auto", "--backend", help="auto, unsloth or hf (transformers models)."),
     name: Optional[str] = typer.Option(None, "--name", help="Label of the run in tables and plots."),
 ) -> None:

@@ -95,8 +95,9 @@ class EvalConfig:
     concurrency: int = 8
     """Requests in flight (endpoint)."""
     max_new_tokens: int = 1024
-    max_pixels: int = 448 * 448
-    """Image budget for transformers models; endpoints get the image with its longer side <= 1024."""
+    max_pixels: int | None = None
+    """Image budget for transformers models (``None``: the model's saved training budget, else 448²);
+    endpoints get the image with its longer side <= 1024."""
     backend: str = "auto"
     name: str | None = None
     """Label of the run in tables and plots (default: the model's name)."""
@@ -188,7 +189,7 @@ class Model(Protocol):
 class TransformersModel:
     """A local/Hub model or adapter through :class:`trainers.infer.Predictor` (batched, greedy)."""
 
-    def __init__(self, model: str, *, backend: str = "auto", batch_size: int = 8, max_new_tokens: int = 1024, max_pixels: int = 448 * 448):
+    def __init__(self, model: str, *, backend: str = "auto", batch_size: int = 8, max_new_tokens: int = 1024, max_pixels: int | None = None):
         from .infer import Predictor
 
         self.predictor = Predictor(model, backend=backend, max_pixels=max_pixels)
@@ -403,6 +404,12 @@ def evaluate(cfg: EvalConfig, *, model: Model | None = None, progress: bool = Tr
     from .benchmarks import load_benchmark
 
     cfg.validate()
+    if cfg.max_pixels is None and not cfg.endpoint:  # the budget the model was trained with (robust_r1_settings.json)
+        from dataclasses import replace
+
+        from .models import resolve_max_pixels
+
+        cfg = replace(cfg, max_pixels=resolve_max_pixels(cfg.model)[0])
     t0 = time.perf_counter()
     bench = load_benchmark(cfg.benchmark, limit=cfg.limit, split=cfg.split, columns=cfg.columns, options=cfg.options,
                            answer=cfg.answer_format, config=cfg.config_name)
