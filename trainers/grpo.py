@@ -33,13 +33,14 @@ def rollouts_in_generation_mode(trainer_cls):
     return RolloutsInGenerationMode
 
 
-def train_grpo(run: RunConfig, *, tokenizer_for_length=None) -> TrainResult:
+def train_grpo(run: RunConfig, *, tokenizer_for_length=None, callbacks: list | None = None) -> TrainResult:
     """GRPO of ``run.settings.model`` (a base model or the SFT output) on the ``rl`` config.
 
     Rewards: :func:`trainers.rewards.build_rewards` with ``run.settings.reward_weights``
     (default: r_deg + r_len + accuracy + format, unweighted); TRL logs each reward's mean and
     standard deviation separately (``rewards/<name>/mean``). Rollouts are generated in inference
     mode on both backends. Runs the same under ``accelerate launch`` (DDP, DeepSpeed).
+    ``callbacks``: extra ``transformers.TrainerCallback`` objects.
     """
     prepare_cpu_environment()  # before TRL imports Triton
     s = run.settings
@@ -66,7 +67,8 @@ def train_grpo(run: RunConfig, *, tokenizer_for_length=None) -> TrainResult:
     size_checkpoints(args, s, len(train) * s.num_generations)
     model, processor, backend = load_for_training(s, backend)
     trainer_cls = GRPOTrainer if backend == "unsloth" else rollouts_in_generation_mode(GRPOTrainer)
-    trainer = trainer_cls(model=model, reward_funcs=funcs, args=args, train_dataset=train, processing_class=processor)
+    trainer = trainer_cls(model=model, reward_funcs=funcs, args=args, train_dataset=train, processing_class=processor,
+                          callbacks=callbacks)
     if backend == "hf":
         align_trainable_dtype(trainer.model, fp16=args.fp16)
     log.info("GRPO: %d prompts × %d generations, backend %s, output %s", len(train), s.num_generations, backend, run.output)

@@ -11,11 +11,12 @@ from .run import RunConfig, TrainResult, run_trainer, select, size_checkpoints, 
 log = logging.getLogger("robust_r1.trainers")
 
 
-def train_sft(run: RunConfig) -> TrainResult:
+def train_sft(run: RunConfig, *, callbacks: list | None = None) -> TrainResult:
     """SFT of ``run.settings.model`` on the ``sft`` config of ``run.dataset`` (TRL ``SFTTrainer``).
 
     The loss covers the assistant turn (the tagged chain) only. Returns the run's log and where
     the adapter (or model) was saved. Runs the same under ``accelerate launch`` (DDP, DeepSpeed).
+    ``callbacks``: extra ``transformers.TrainerCallback`` objects (e.g. timing, as bench/gpu_check.py).
     """
     prepare_cpu_environment()  # before TRL imports Triton
     s = run.settings
@@ -28,7 +29,7 @@ def train_sft(run: RunConfig) -> TrainResult:
         train = to_sft(ds, s.max_pixels)
     size_checkpoints(args, s, len(train))
     model, processor, backend = load_for_training(s, backend)
-    trainer = SFTTrainer(model=model, args=args, train_dataset=train, processing_class=processor)
+    trainer = SFTTrainer(model=model, args=args, train_dataset=train, processing_class=processor, callbacks=callbacks)
     if backend == "hf":
         align_trainable_dtype(trainer.model, fp16=args.fp16)
     log.info("SFT: %d examples, backend %s, output %s", len(train), backend, run.output)
