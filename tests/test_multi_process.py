@@ -40,7 +40,8 @@ def test_two_processes_train_tiny_sft_then_grpo(tmp_path):
     # one report, from the main process, naming both processes
     assert sft.stdout.count("backend: hf; steps: 1") == 1 and "processes: 2" in sft.stdout, sft.stdout
     assert (tmp_path / "sft" / "adapter_config.json").is_file()
-    grpo = launch(["train", "grpo", *common, "--model", str(tmp_path / "sft"), "--output", str(tmp_path / "grpo")], tmp_path)
+    grpo_args = ["train", "grpo", *common, "--model", str(tmp_path / "sft"), "--output", str(tmp_path / "grpo")]
+    grpo = launch(grpo_args, tmp_path)
     assert grpo.returncode == 0, grpo.stdout[-3000:] + grpo.stderr[-3000:]
     assert grpo.stdout.count("backend: hf; steps: 1") == 1 and "processes: 2" in grpo.stdout, grpo.stdout
     assert "rewards/r_deg/mean" in grpo.stdout
@@ -78,7 +79,8 @@ DS_ZERO = {"stage", "contiguous_gradients", "reduce_scatter", "reduce_bucket_siz
            "stage3_prefetch_bucket_size", "stage3_param_persistence_threshold", "stage3_model_persistence_threshold",
            "stage3_max_live_parameters", "stage3_max_reuse_distance", "stage3_gather_16bit_weights_on_model_save",
            "round_robin_gradients", "ignore_unused_parameters"}
-DS_FP16 = {"enabled", "auto_cast", "loss_scale", "initial_scale_power", "loss_scale_window", "hysteresis", "min_loss_scale"}
+DS_FP16 = {"enabled", "auto_cast", "loss_scale", "initial_scale_power", "loss_scale_window", "hysteresis",
+           "min_loss_scale"}
 
 
 @pytest.mark.parametrize("stage", [2, 3])
