@@ -157,8 +157,8 @@ def test_same_named_or_rebuilt_dataset_folders_are_never_read_from_a_stale_cache
 
 
 def test_grpo_rollouts_run_in_generation_mode_on_the_hf_backend(sft_out, dataset, tmp_path, monkeypatch):
-    """TRL generates with the policy in training mode; with gradient checkpointing transformers then
-    drops the KV cache (GradientCheckpointingLayer). The hf backend's GRPO trainer switches to eval
+    """TRL generates with the policy in training mode (dropout on; a layer in training mode with
+    gradient checkpointing drops the KV cache). The hf backend's GRPO trainer switches to eval
     mode around every rollout (issue 12)."""
     from transformers.generation.utils import GenerationMixin
 

@@ -20,9 +20,9 @@ log = logging.getLogger("robust_r1.trainers")
 def rollouts_in_generation_mode(trainer_cls):
     """``trainer_cls`` with every rollout generated in eval mode (:func:`trainers.models.generation_mode`).
 
-    TRL generates with the policy left in training mode; with gradient checkpointing transformers
-    then drops the KV cache. Unsloth's patched trainer switches to ``for_inference`` around
-    generation itself, so this is used for the ``hf`` backend."""
+    TRL generates with the policy left in training mode (dropout on; a layer in training mode with
+    gradient checkpointing drops the KV cache). Unsloth's patched trainer switches to
+    ``for_inference`` around generation itself, so this is used for the ``hf`` backend."""
 
     class RolloutsInGenerationMode(trainer_cls):
         def _generate_single_turn(self, *args, **kwargs):

@@ -149,12 +149,14 @@ def align_trainable_dtype(model, *, fp16: bool) -> int:
 
 @contextlib.contextmanager
 def generation_mode(model) -> Iterator[Any]:
-    """Eval mode for the duration (rollouts of GRPO): no dropout, and the KV cache kept.
+    """Eval mode for the duration (rollouts of GRPO): no dropout, and the KV cache always kept.
 
-    In training mode with gradient checkpointing, transformers drops ``use_cache`` and the
-    ``past_key_values`` of every decoder layer (``GradientCheckpointingLayer``), so each new token
-    would be generated without its context. The previous train/eval state is restored after.
-    (Unsloth's patched trainers do the same with ``FastVisionModel.for_inference``.)
+    A decoder layer in training mode with gradient checkpointing on drops ``use_cache`` and its
+    ``past_key_values`` (transformers' ``GradientCheckpointingLayer``), so each new token would be
+    generated without its context. TRL 1.15 switches checkpointing off while it generates
+    (``_unwrap_model_for_generation``) but leaves the policy in training mode, dropout included;
+    in eval mode neither can happen, whatever turned checkpointing on. The previous train/eval state
+    is restored after. (Unsloth's patched trainers use ``FastVisionModel.for_inference``.)
     """
     was_training = model.training
     model.eval()
