@@ -7,8 +7,9 @@ order and in parallel (``pytest -n 2``). A notebook added to notebooks/ is picke
 Conventions the tests hold every notebook to (see docs/notebooks.md):
 
 * the first cell is a markdown "Open in Colab" badge linking to the notebook itself;
-* the first code cell is the install cell (pip-installs from GitHub on Colab, otherwise only
-  checks the import and prints the interpreter's ``sys.prefix``);
+* the first code cell is the install cell: it starts with the ``PACKAGE_SOURCE`` parameter,
+  installs on Colab without replacing Colab's torch (everything that depends on torch pinned and
+  ``--no-deps``), otherwise only checks the import and prints the interpreter's ``sys.prefix``;
 * exactly one code cell is tagged ``parameters`` and sets ``SMOKE = False`` (papermill injects
   ``SMOKE=True`` and ``WORK_DIR`` after it);
 * a code cell tagged ``image-output`` must display at least one image;
@@ -101,6 +102,10 @@ def test_notebook_is_clean_and_follows_the_conventions(path: Path):
     for needle in ('"google.colab" in sys.modules', GIT_PACKAGE, "import factory", "import trainers", "sys.prefix"):
         assert needle in install, f"{path.name}: the first code cell is not the install cell (no {needle!r})"
     assert "parameters" not in _tags(code[0])
+    top = _python(install).body[0]
+    assert isinstance(top, ast.Assign) and top.targets[0].id == "PACKAGE_SOURCE", (
+        f"{path.name}: the install cell must start with the PACKAGE_SOURCE parameter"
+    )
 
     injected = [i for i, c in enumerate(nb.cells) if "injected-parameters" in _tags(c)]
     assert not injected, f"{path.name}: cells {injected} are papermill's injected parameters; strip them"
@@ -118,7 +123,78 @@ def test_notebook_is_clean_and_follows_the_conventions(path: Path):
     smoke = assigned["SMOKE"]
     assert isinstance(smoke, ast.Constant) and smoke.value is False, "SMOKE must default to False (the Colab run)"
     assert "WORK_DIR" in assigned, f"{path.name}: the parameters cell does not set WORK_DIR"
+    drive = assigned.get("KEEP_ON_DRIVE")
+    assert isinstance(drive, ast.Constant) and drive.value is False, f"{path.name}: no KEEP_ON_DRIVE = False parameter"
     assert nb.cells.index(params[0]) > nb.cells.index(code[0]), "the parameters cell must follow the install cell"
+
+
+TORCH_STACK = {"torch", "torchvision", "torchaudio", "triton"}
+"""Colab's own: never installed by a notebook."""
+NEEDS_TORCH = {"trl", "peft", "accelerate", "unsloth", "unsloth-zoo", "bitsandbytes", "cut-cross-entropy", "xformers",
+               "torchao"}
+"""Packages whose dependencies include torch: installed with --no-deps so no resolve replaces Colab's torch."""
+
+
+def _install_namespace(path: Path) -> dict:
+    """Run a notebook's install cell here (not on Colab it installs nothing) and return its names."""
+    ns: dict = {"__name__": "install_cell"}
+    exec(compile(_python(_read(path).cells[[c.cell_type for c in _read(path).cells].index("code")].source),
+                 str(path), "exec"), ns)
+    return ns
+
+
+def _spec_name(spec: str) -> str:
+    import re
+
+    return re.split(r"[<>=!~ @\[]", spec, maxsplit=1)[0].lower().replace("_", "-")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=ids)
+def test_install_cell_keeps_colabs_torch_and_pins_what_depends_on_it(path: Path, capsys):
+    """The install plan the cell would run on Colab, for a few Colab torch versions, with and
+    without a GPU: pinned versions, --no-deps for everything that depends on torch, torch untouched,
+    Unsloth only on a GPU, the pins inside pyproject.toml's bounds (issue 12)."""
+    import tomllib
+    from packaging.requirements import Requirement
+
+    ns = _install_namespace(path)
+    assert "(prefix " in capsys.readouterr().out
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    bounds = {Requirement(r).name.lower().replace("_", "-"): Requirement(r).specifier
+              for r in extras["train"] + extras["unsloth"] + tomllib.loads((ROOT / "pyproject.toml").read_text())[
+                  "project"]["dependencies"]}
+    for name, version in ns["PINS"].items():
+        key = name.lower().replace("_", "-")
+        if key in bounds:
+            assert version in bounds[key], f"{path.name}: {name}=={version} is outside pyproject's {bounds[key]}"
+    for torch_version, gpu in (("2.9.0+cu126", True), ("2.10.0+cu128", True), ("2.12.1+cu130", True), ("2.9.0", False)):
+        plan = ns["install_plan"](torch_version, gpu)
+        assert plan[0] and plan[0][0].endswith(ns["PACKAGE_SOURCE"])
+        specs = [(cmd, a) for cmd in plan for a in cmd if not a.startswith("-")]
+        names = {_spec_name(a) for _, a in specs}
+        assert not names & TORCH_STACK, f"{path.name}: installs {names & TORCH_STACK}"
+        for cmd, a in specs:
+            if _spec_name(a) in NEEDS_TORCH:
+                assert "--no-deps" in cmd, f"{path.name}: {a} would resolve torch ({cmd})"
+                assert any(op in a for op in ("==", ">=")), f"{path.name}: {a} is not pinned"
+        if not ns["TRAINING_STACK"]:
+            assert len(plan) == 1
+            continue
+        assert {"transformers", "trl", "peft", "accelerate"} <= names
+        assert ("unsloth" in names) is gpu and ("unsloth-zoo" in names) is gpu
+        if gpu:
+            assert f"unsloth=={ns['PINS']['unsloth']}" in [a for _, a in specs]
+    if ns["TRAINING_STACK"]:  # the GPU path imports unsloth in the install cell, before trl/transformers/peft
+        assert "import unsloth" in _read(path).cells[[c.cell_type for c in _read(path).cells].index("code")].source
+    else:
+        assert path.name == "01_build_dataset.ipynb"
+
+
+def test_notebooks_share_one_install_cell():
+    cells = {p.name: next(c for c in _read(p).cells if c.cell_type == "code").source for p in NOTEBOOKS}
+    norm = {n: s.replace("TRAINING_STACK = True", "TRAINING_STACK = X").replace("TRAINING_STACK = False", "X")
+            .replace("TRAINING_STACK = X", "X") for n, s in cells.items()}
+    assert len(set(norm.values())) == 1, "the install cells differ beyond TRAINING_STACK; copy one into the others"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=ids)

@@ -111,7 +111,7 @@ def test_auto_backend_without_cuda_chooses_hf_and_says_so(caplog):
 def test_presets_and_overrides(tmp_path):
     t4 = settings_for("t4", "grpo")
     assert (t4.model, t4.load_in_4bit, t4.lora_r, t4.num_generations, t4.max_completion_length) == (
-        "Qwen/Qwen2.5-VL-3B-Instruct", True, 16, 4, 768)
+        "Qwen/Qwen2.5-VL-3B-Instruct", True, 16, 4, 1024)
     paper = settings_for("paper", "grpo")
     assert (paper.finetune, paper.num_generations, paper.beta, paper.learning_rate, paper.max_completion_length, paper.temperature) == (
         "full", 8, 0.04, 1e-6, 2048, 1.0)
@@ -154,3 +154,84 @@ def test_same_named_or_rebuilt_dataset_folders_are_never_read_from_a_stale_cache
     shutil.rmtree(a)
     make_dataset(a, 6)
     assert len(load_factory_dataset(a, "sft")) == n_b
+
+
+def test_grpo_rollouts_run_in_generation_mode_on_the_hf_backend(sft_out, dataset, tmp_path, monkeypatch):
+    """TRL generates with the policy in training mode (dropout on; a layer in training mode with
+    gradient checkpointing drops the KV cache). The hf backend's GRPO trainer switches to eval
+    mode around every rollout (issue 12)."""
+    from transformers.generation.utils import GenerationMixin
+
+    from trainers.grpo import train_grpo
+    from trainers.run import RunConfig
+
+    seen: list[tuple[bool, bool]] = []
+    original = GenerationMixin.generate
+
+    def spy(self, *args, **kwargs):
+        mods = list(self.modules())
+        seen.append((any(m.training for m in mods), any(getattr(m, "gradient_checkpointing", False) and m.training for m in mods)))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(GenerationMixin, "generate", spy)
+    s = settings_for("tiny", "grpo", overrides={"model": str(sft_out[0]), "max_steps": 1, "gradient_checkpointing": True})
+    res = train_grpo(RunConfig(str(dataset), str(tmp_path / "grpo-gc"), s))
+    assert res.global_step == 1 and seen
+    assert seen == [(False, False)] * len(seen), seen
+
+
+def test_infer_and_eval_feed_images_at_the_saved_pixel_budget(sft_out, tmp_path, monkeypatch):
+    """The tiny preset trains at 56x56 pixels (robust_r1_settings.json); infer and eval use that
+    budget unless --max-pixels overrides it (issue 12, item 5)."""
+    import trainers.data
+    from trainers.evaluate import EvalConfig, evaluate
+
+    out = sft_out[0]
+    assert json.loads((out / "robust_r1_settings.json").read_text())["max_pixels"] == 56 * 56
+    asked: list[int] = []
+    fit = trainers.data.fit_pixels
+
+    def spy(image, max_pixels, **kw):
+        asked.append(max_pixels)
+        return fit(image, max_pixels, **kw)
+
+    monkeypatch.setattr(trainers.data, "fit_pixels", spy)
+    img = tmp_path / "img.png"
+    Image.new("RGB", (640, 480), (200, 30, 30)).save(img)
+    base = ["infer", "--model", str(out), "--image", str(img), "--question", "What colour?", "--max-new-tokens", "4", "--json"]
+    for extra, want in (([], 56 * 56), (["--max-pixels", "1568"], 1568)):
+        res = runner.invoke(app, [*base, *extra])
+        assert res.exit_code == 0, res.output
+        assert json.loads(res.output[res.output.index("{"):])["max_pixels"] == want and asked[-1] == want
+    run = evaluate(EvalConfig(model=str(out / "merged"), out=str(tmp_path / "eval"), benchmark="demo", limit=1,
+                              levels="clean", max_new_tokens=4, backend="hf"), progress=False)
+    assert run.generated == 1 and asked[-1] == 56 * 56  # the merged folder keeps the settings too
+    assert json.loads((tmp_path / "eval" / "run.json").read_text())["config"]["max_pixels"] == 56 * 56
+    res = runner.invoke(app, [*base, "--max-pixels", "10"])
+    assert res.exit_code == 2 and "--max-pixels 10" in res.output
+
+
+def test_checkpoints_are_sized_to_the_run():
+    from trainers.run import planned_steps, sized_save_steps
+
+    t4 = settings_for("t4", "grpo")
+    assert sized_save_steps(t4.replace(max_steps=100), planned_steps(t4.replace(max_steps=100), 10_000)) == 10
+    # one epoch of 7,500 prompts x 4 generations at 4 x 2 completions per step: 3,750 steps, saved every 25
+    assert planned_steps(t4, 7_500 * 4) == 3_750 and sized_save_steps(t4, 3_750) == 25
+    assert planned_steps(t4, 7_500 * 4, world_size=8) == 469
+    assert sized_save_steps(settings_for("tiny", "sft"), 4) == 1
+
+
+def test_fp16_training_keeps_trainable_weights_in_float32():
+    """TRL casts a quantized model's LoRA weights to bf16; the fp16 grad scaler cannot unscale them
+    (issue 12). align_trainable_dtype moves them back to float32 under fp16 and leaves bf16 runs."""
+    import torch
+
+    from trainers.models import align_trainable_dtype
+
+    model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Linear(4, 2))
+    model[0].requires_grad_(False)
+    model.to(torch.bfloat16)
+    assert align_trainable_dtype(model, fp16=False) == 0 and model[1].weight.dtype == torch.bfloat16
+    assert align_trainable_dtype(model, fp16=True) == 2
+    assert model[1].weight.dtype == torch.float32 and model[0].weight.dtype == torch.bfloat16

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 from factory.chains.format import ParsedChain, parse_chain
 
-from .presets import DEFAULT_MAX_PIXELS
+log = logging.getLogger("robust_r1.trainers")
 
 
 @dataclass
@@ -16,11 +17,14 @@ class InferResult:
     text: str
     parsed: ParsedChain
     prompt: str
+    max_pixels: int | None = None
+    """The image budget the image was resized to (the model's training budget unless overridden)."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "text": self.text,
             "prompt": self.prompt,
+            "max_pixels": self.max_pixels,
             "type_pairs": [{"name": p.name, "intensity": p.intensity, "known": p.known} for p in self.parsed.type_pairs],
             **self.parsed.as_dict(),
             "format_problems": self.parsed.problems(),
@@ -28,13 +32,18 @@ class InferResult:
 
 
 class Predictor:
-    """A loaded model + processor that answers questions about images (batched generation)."""
+    """A loaded model + processor that answers questions about images (batched generation).
 
-    def __init__(self, model_path: str, *, backend: str = "auto", max_pixels: int = DEFAULT_MAX_PIXELS):
-        from .models import load_for_inference
+    Images are resized to ``max_pixels``; ``None`` (the default) takes the budget the model was
+    trained with from its saved settings (``robust_r1_settings.json``), else 448 x 448, so a model
+    sees at inference the image size it learned on."""
 
+    def __init__(self, model_path: str, *, backend: str = "auto", max_pixels: int | None = None):
+        from .models import load_for_inference, resolve_max_pixels
+
+        self.max_pixels, source = resolve_max_pixels(model_path, max_pixels)
+        log.info("image budget %d pixels (%s)", self.max_pixels, source)
         self.model, self.processor = load_for_inference(model_path, backend=backend)
-        self.max_pixels = max_pixels
         tok = getattr(self.processor, "tokenizer", self.processor)
         tok.padding_side = "left"  # generation appends on the right
 
@@ -88,7 +97,7 @@ class Predictor:
 
         p = prompt if prompt is not None else build_prompt(question, list(choices))
         text = self.generate([image], [p], **kw)[0]
-        return InferResult(text=text, parsed=parse_chain(text), prompt=p)
+        return InferResult(text=text, parsed=parse_chain(text), prompt=p, max_pixels=self.max_pixels)
 
 
 def _lengths(new_ids: Any, stop: set[int]) -> list[int]:
@@ -100,10 +109,14 @@ def _lengths(new_ids: Any, stop: set[int]) -> list[int]:
     return out
 
 
-def infer(model_path: str, image: Any, question: str, *, choices: Sequence[str] = (), backend: str = "auto", **kw) -> InferResult:
-    """One-shot: load ``model_path`` (model, merged model or adapter folder) and answer ``question``."""
+def infer(
+    model_path: str, image: Any, question: str, *, choices: Sequence[str] = (), backend: str = "auto",
+    max_pixels: int | None = None, **kw,
+) -> InferResult:
+    """One-shot: load ``model_path`` (model, merged model or adapter folder) and answer ``question``.
+    ``max_pixels=None`` feeds the image at the model's training budget (see :class:`Predictor`)."""
     if isinstance(image, (str, Path)):
         from factory.degrade import load_image
 
         image = load_image(image)
-    return Predictor(model_path, backend=backend).ask(image, question, choices=choices, **kw)
+    return Predictor(model_path, backend=backend, max_pixels=max_pixels).ask(image, question, choices=choices, **kw)

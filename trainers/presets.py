@@ -1,7 +1,8 @@
 """Training presets: one dataclass, three named presets, overrides from YAML or ``key=value``.
 
 * ``t4``: Qwen2.5-VL-3B-Instruct, 4-bit LoRA r=16 through Unsloth, sized for a 15 GB T4
-  (GRPO: 4 generations, completions <= 768 tokens).
+  (GRPO: 4 generations, completions <= 1024 tokens: the longest chains measure ~840 tokens,
+  ``bench/chain_tokens.py``; a checkpoint at least every 25 GRPO steps).
 * ``paper``: the paper's settings (full fine-tune of the language model, frozen vision,
   GRPO 8 generations, beta 0.04, lr 1e-6, completions <= 2048, temperature 1).
 * ``tiny``: a tiny Qwen2.5-VL built locally (no download) for CPU runs and tests.
@@ -57,6 +58,8 @@ class TrainSettings:
     weight_decay: float = 0.0
     logging_steps: int = 1
     save_steps: int = 200
+    """At most this many steps between checkpoints; runs save about every tenth of their length
+    (``trainers.run.sized_save_steps``)."""
     max_length: int | None = None
     """SFT sequence cap in tokens (``None``: no truncation, the safe default for images)."""
     # GRPO
@@ -92,7 +95,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "sft": dict(learning_rate=2e-4, per_device_batch_size=2, gradient_accumulation_steps=4, epochs=1.0),
         "grpo": dict(
             learning_rate=5e-6, per_device_batch_size=4, gradient_accumulation_steps=2, num_generations=4,
-            max_completion_length=768, beta=0.04, temperature=1.0,
+            max_completion_length=1024, beta=0.04, temperature=1.0, save_steps=25,
         ),
     },
     "paper": {

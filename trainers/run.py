@@ -9,7 +9,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .models import cuda_available
+from factory.layout import atomic_write
+
+from .models import SETTINGS_FILE, bf16_supported, cuda_available
 from .presets import TINY_MODEL, TrainSettings
 
 log = logging.getLogger("robust_r1.trainers")
@@ -44,6 +46,10 @@ class TrainResult:
     log_history: list[dict[str, Any]] = field(default_factory=list)
     resumed_from: str | None = None
     merged: Path | None = None
+    world_size: int = 1
+    """Processes that trained together (``accelerate launch``)."""
+    main_process: bool = True
+    """``False`` on the other processes of a multi-process run (only the main one saves and reports)."""
 
     def metric(self, key: str) -> list[float]:
         """Every logged value of ``key`` in order (e.g. ``loss`` or ``rewards/r_deg/mean``)."""
@@ -51,11 +57,15 @@ class TrainResult:
 
 
 def trainer_kwargs(s: TrainSettings, output: str | Path) -> dict[str, Any]:
-    """Arguments common to ``SFTConfig`` and ``GRPOConfig``."""
-    import torch
+    """Arguments common to ``SFTConfig`` and ``GRPOConfig``.
 
+    Precision follows the GPU: bf16 mixed precision on Ampere and newer, fp16 on older GPUs (a T4),
+    none on the CPU. ``save_steps`` is the preset's; :func:`sized_save_steps` sizes it to the run
+    once the number of steps is known. Under ``accelerate launch`` (DDP) every process gets the same
+    arguments; the Trainer splits the batches.
+    """
     gpu = cuda_available()
-    bf16 = bool(gpu and torch.cuda.is_bf16_supported())
+    bf16 = bf16_supported()
     return dict(
         output_dir=str(output),
         learning_rate=s.learning_rate,
@@ -77,7 +87,31 @@ def trainer_kwargs(s: TrainSettings, output: str | Path) -> dict[str, Any]:
         gradient_checkpointing=False,  # enabled on the model by trainers.models (or by Unsloth)
         remove_unused_columns=False,
         dataloader_num_workers=0,
+        ddp_find_unused_parameters=False,  # the frozen vision tower has no gradients by design
     )
+
+
+def planned_steps(s: TrainSettings, samples_per_epoch: int, world_size: int = 1) -> int:
+    """Optimiser steps the run will take: ``max_steps``, else the epochs over ``samples_per_epoch``
+    (SFT: rows; GRPO: prompts x generations) at ``per_device_batch_size x accumulation x processes``."""
+    if s.max_steps > 0:
+        return s.max_steps
+    per_step = max(1, s.per_device_batch_size * s.gradient_accumulation_steps * max(1, world_size))
+    return max(1, math.ceil(math.ceil(samples_per_epoch / per_step) * s.epochs))
+
+
+def sized_save_steps(s: TrainSettings, total_steps: int) -> int:
+    """A checkpoint about every tenth of the run, and at least every ``s.save_steps`` steps, so a
+    disconnect (a Colab runtime going away) loses little: 100 GRPO steps save every 10."""
+    return max(1, min(int(s.save_steps), math.ceil(total_steps / 10)))
+
+
+def size_checkpoints(args, s: TrainSettings, samples_per_epoch: int) -> int:
+    """Set ``args.save_steps`` for this run (see :func:`sized_save_steps`); returns the step count."""
+    total = planned_steps(s, samples_per_epoch, getattr(args, "world_size", 1))
+    args.save_steps = sized_save_steps(s, total)
+    log.info("about %d steps; a checkpoint every %d steps in %s", total, args.save_steps, args.output_dir)
+    return total
 
 
 def last_checkpoint(output: str | Path) -> str | None:
@@ -88,10 +122,15 @@ def last_checkpoint(output: str | Path) -> str | None:
 
 
 def save_outputs(trainer, processor, run: RunConfig, backend: str) -> Path | None:
-    """Save the adapter (or model) and processor; optionally merge and push. Returns the merged dir."""
+    """Save the adapter (or model) and processor; optionally merge and push. Returns the merged dir.
+
+    Called on every process: ``trainer.save_model`` gathers a sharded (DeepSpeed ZeRO-3) model and
+    writes once; everything else is written by the main process only."""
     out = Path(run.output)
     model = trainer.model
-    model.save_pretrained(str(out))
+    trainer.save_model(str(out))
+    if not trainer.is_world_process_zero():
+        return None
     processor.save_pretrained(str(out))
     if (out / "adapter_config.json").is_file() and not (out / "base").is_dir():
         # A base that lives on no hub (the tiny model, or one saved beside an SFT adapter) is kept
@@ -104,11 +143,12 @@ def save_outputs(trainer, processor, run: RunConfig, backend: str) -> Path | Non
             import shutil
 
             shutil.copytree(Path(run.settings.model) / "base", out / "base")
-    (out / "robust_r1_settings.json").write_text(json.dumps(run.settings.to_dict(), indent=2) + "\n")
+    settings_json = json.dumps(run.settings.to_dict(), indent=2) + "\n"
+    atomic_write(out / SETTINGS_FILE, settings_json)
     merged_dir = None
     if run.merge:
         merged_dir = out / "merged"
-        if backend == "unsloth":  # pragma: no cover - needs CUDA
+        if backend == "unsloth":
             model.save_pretrained_merged(str(merged_dir), processor, save_method="merged_16bit")
         else:
             import torch
@@ -117,6 +157,7 @@ def save_outputs(trainer, processor, run: RunConfig, backend: str) -> Path | Non
             merged = merged.to(torch.bfloat16)
             merged.save_pretrained(str(merged_dir))
             processor.save_pretrained(str(merged_dir))
+        atomic_write(merged_dir / SETTINGS_FILE, settings_json)  # eval/infer read its pixel budget
     if run.push_to_hub:
         target = merged_dir or out
         from huggingface_hub import HfApi, get_token
@@ -138,6 +179,7 @@ def run_trainer(trainer, processor, run: RunConfig, backend: str) -> TrainResult
         log.info("resuming from %s", ckpt)
     trainer.train(resume_from_checkpoint=ckpt)
     merged = save_outputs(trainer, processor, run, backend)
+    trainer.accelerator.wait_for_everyone()
     return TrainResult(
         output=Path(run.output),
         backend=backend,
@@ -145,6 +187,8 @@ def run_trainer(trainer, processor, run: RunConfig, backend: str) -> TrainResult
         log_history=list(trainer.state.log_history),
         resumed_from=ckpt,
         merged=merged,
+        world_size=int(trainer.args.world_size),
+        main_process=bool(trainer.is_world_process_zero()),
     )
 
 

@@ -180,3 +180,8 @@ def chain_config(
         vision=not no_vision,
         seed=seed,
     )
+
+
+MAX_PIXELS_HELP = (
+    "Image budget in pixels; default: the model folder's training budget (robust_r1_settings.json), else 448x448."
+)

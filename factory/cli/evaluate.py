@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from .common import add_command
+from .common import MAX_PIXELS_HELP, add_command
 
 
 def eval_cmd(
@@ -46,9 +46,7 @@ def eval_cmd(
     batch_size: int = typer.Option(8, "--batch-size", help="Questions per generation batch (transformers)."),
     concurrency: int = typer.Option(8, "--concurrency", help="Requests in flight (endpoint)."),
     max_new_tokens: int = typer.Option(1024, "--max-new-tokens"),
-    max_pixels: int = typer.Option(
-        448 * 448, "--max-pixels", help="Image budget of transformers models (as in training)."
-    ),
+    max_pixels: int | None = typer.Option(None, "--max-pixels", help=MAX_PIXELS_HELP),
     backend: str = typer.Option("auto", "--backend", help="auto, unsloth or hf (transformers models)."),
     name: str | None = typer.Option(None, "--name", help="Label of the run in tables and plots."),
 ) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from .common import add_command
+from .common import MAX_PIXELS_HELP, add_command
 
 
 def _settings(stage: str, preset: str, config: Path | None, sets: list[str] | None, **explicit):
@@ -20,7 +20,11 @@ def _settings(stage: str, preset: str, config: Path | None, sets: list[str] | No
 
 
 def _report(result) -> None:
+    if not getattr(result, "main_process", True):  # under accelerate launch only the main process reports
+        return
     typer.echo(f"backend: {result.backend}; steps: {result.global_step}; saved to {result.output}")
+    if getattr(result, "world_size", 1) > 1:
+        typer.echo(f"processes: {result.world_size} (accelerate launch)")
     if result.resumed_from:
         typer.echo(f"resumed from {result.resumed_from}")
     keys = sorted(
@@ -99,12 +103,16 @@ def infer_cmd(
     choices: list[str] | None = typer.Option(None, "--choices", help="Options of a multiple-choice question (repeat)."),
     backend: str = typer.Option("auto", "--backend"),
     max_new_tokens: int = typer.Option(512, "--max-new-tokens"),
+    max_pixels: int | None = typer.Option(None, "--max-pixels", help=MAX_PIXELS_HELP),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Answer a question about an image and print the parsed chain (TYPE pairs, influence, ...)."""
     from trainers.infer import infer
 
-    res = infer(model, image, question, choices=choices or [], backend=backend, max_new_tokens=max_new_tokens)
+    res = infer(
+        model, image, question, choices=choices or [], backend=backend, max_new_tokens=max_new_tokens,
+        max_pixels=max_pixels,
+    )
     if as_json:
         typer.echo(json.dumps(res.as_dict(), indent=2, ensure_ascii=False))
         return

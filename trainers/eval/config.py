@@ -9,7 +9,6 @@ from typing import Any
 
 from factory.degrade import EVAL_LEVELS
 from factory.errors import ConfigError
-from trainers.presets import DEFAULT_MAX_PIXELS
 
 __all__ = ["DEFAULT_LEVELS", "LEVEL_NAMES", "PROMPT_KINDS", "RUN_KEYS", "EvalConfig", "level_name", "parse_levels"]
 
@@ -63,8 +62,9 @@ class EvalConfig:
     concurrency: int = 8
     """Requests in flight (endpoint)."""
     max_new_tokens: int = 1024
-    max_pixels: int = DEFAULT_MAX_PIXELS
-    """Image budget for transformers models; endpoints get the image with its longer side <= 1024."""
+    max_pixels: int | None = None
+    """Image budget for transformers models (``None``: the budget the model was trained with, from its
+    saved ``robust_r1_settings.json``, else 448²); endpoints get the image with its longer side <= 1024."""
     backend: str = "auto"
     name: str | None = None
     """Label of the run in tables and plots (default: the model's name)."""

@@ -16,8 +16,6 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from trainers.presets import DEFAULT_MAX_PIXELS
-
 from .config import EvalConfig
 
 __all__ = ["EndpointModel", "Generation", "Model", "ObjectModel", "TransformersModel", "as_model", "open_model"]
@@ -49,7 +47,7 @@ class TransformersModel:
         backend: str = "auto",
         batch_size: int = 8,
         max_new_tokens: int = 1024,
-        max_pixels: int = DEFAULT_MAX_PIXELS,
+        max_pixels: int | None = None,
     ):
         from trainers.infer import Predictor
 

@@ -19,7 +19,7 @@ import os
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -120,6 +120,10 @@ class Runner:
 
     def __init__(self, cfg: EvalConfig, *, model: Any = None, progress: bool = True, chunk: int | None = None):
         cfg.validate()
+        if cfg.max_pixels is None and not cfg.endpoint:  # the budget the model was trained with
+            from trainers.models import resolve_max_pixels
+
+            cfg = replace(cfg, max_pixels=resolve_max_pixels(cfg.model)[0])
         self.cfg = cfg
         self.out = Path(cfg.out)
         self.progress = progress
