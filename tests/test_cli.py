@@ -114,7 +114,7 @@ OLD_CLI = {
         "--levels": "clean,0.23,0.45,0.9",
         "--limit": None,
         "--max-new-tokens": 1024,
-        "--max-pixels": 200704,
+        "--max-pixels": None,  # issue 12: the model folder's saved budget unless given
         "--name": None,
         "--only": None,
         "--options": None,
@@ -142,6 +142,7 @@ OLD_CLI = {
         "--image": None,
         "--json": False,
         "--max-new-tokens": 512,
+        "--max-pixels": None,  # added by issue 12
         "--model": None,
         "--question": None,
     },
