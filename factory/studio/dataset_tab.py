@@ -68,12 +68,57 @@ def filtered(view: DatasetView, degs, stages, configs, lo, hi, text) -> tuple[st
     return count, table, keys, rows
 
 
+def opened(view: DatasetView) -> dict[str, Any]:
+    """Everything the tab shows for a freshly opened dataset (no filter, the first row)."""
+    a, b = view.intensity_range()
+    a, b = float(int(a * 100) / 100), float(-int(-b * 100) / 100)
+    b = max(b, a + 0.01)
+    count, table, keys, _ = filtered(view, [], [], view.configs, None, None, "")
+    rep = view.report_dir()
+    return {
+        "status": view.summary_markdown(),
+        "key": str(view.path),
+        "degradations": view.degradations,
+        "stages": view.stages,
+        "configs": view.configs,
+        "range": (a, b),
+        "count": count,
+        "table": table,
+        "keys": keys,
+        "row": row_outputs(view, *keys[0]) if keys else None,
+        "report": report_images(rep) if rep else [],
+        "report_md": report_summary(rep) if rep else "no report in this folder: press *Make the report*",
+    }
+
+
+def preload(studio: "Studio") -> tuple[dict[str, Any] | None, str]:
+    """Open ``--dataset`` while the page is built when it is a local folder (so the first page
+    already lists it); a Hub id is opened by the page's load event instead (with progress)."""
+    from pathlib import Path
+
+    from .common import error_markdown
+
+    spec = studio.cfg.dataset
+    if not spec or not Path(spec).expanduser().exists():
+        return None, ""
+    try:
+        return opened(studio.datasets.open(spec)), ""
+    except Exception as exc:  # noqa: BLE001 - the page starts anyway and says why
+        return None, error_markdown(
+            str(exc) if isinstance(exc, ValueError) else f"unexpected {type(exc).__name__}: {exc}"
+        )
+
+
 def build(studio: "Studio", shared: dict[str, Any]) -> dict[str, Any]:
     import gradio as gr
 
-    ds_key = gr.State(None)
-    matches = gr.State([])
-    row_state = gr.State(None)
+    init, init_error = preload(studio)
+    first = init or {}
+    row0 = first.get("row") or (None,) * (4 + len(FIELDS))
+    lo0, hi0 = first.get("range", (0.0, 1.0))
+    ds_key = gr.State(first.get("key"))
+    matches = gr.State(first.get("keys", []))
+    row_state = gr.State(row0[-1])
     with gr.Row(equal_height=True):
         spec = gr.Textbox(
             studio.cfg.dataset or "",
@@ -84,31 +129,33 @@ def build(studio: "Studio", shared: dict[str, Any]) -> dict[str, Any]:
         )
         open_btn = gr.Button("Open", variant="primary", elem_id="dataset-open", scale=1)
         demo_btn = gr.Button("Build the demo dataset (into the work folder)", elem_id="dataset-build-demo", scale=2)
-    status = gr.Markdown(elem_id="dataset-status")
+    status = gr.Markdown(first.get("status", init_error), elem_id="dataset-status")
     with gr.Row():
         with gr.Column(scale=1, min_width=280):
             degs = gr.Dropdown(
-                [],
+                first.get("degradations", []),
                 value=[],
                 multiselect=True,
                 label="Degradations (rows with all of them)",
                 elem_id="dataset-degradations",
             )
             stages = gr.Dropdown(
-                [],
+                first.get("stages", []),
                 value=[],
                 multiselect=True,
                 label="Stages (rows with a degradation of each)",
                 elem_id="dataset-stages",
             )
-            configs = gr.CheckboxGroup([], value=[], label="Configs", elem_id="dataset-configs")
-            lo = gr.Slider(0, 1, value=0, step=0.01, label="total intensity from", elem_id="dataset-min")
-            hi = gr.Slider(0, 1, value=1, step=0.01, label="total intensity to", elem_id="dataset-max")
+            configs = gr.CheckboxGroup(
+                first.get("configs", []), value=first.get("configs", []), label="Configs", elem_id="dataset-configs"
+            )
+            lo = gr.Slider(lo0, hi0, value=lo0, step=0.01, label="total intensity from", elem_id="dataset-min")
+            hi = gr.Slider(lo0, hi0, value=hi0, step=0.01, label="total intensity to", elem_id="dataset-max")
             text = gr.Textbox("", label="Search (question, TYPE or id)", elem_id="dataset-search")
         with gr.Column(scale=3):
-            count = gr.Markdown(elem_id="dataset-count")
+            count = gr.Markdown(first.get("count", ""), elem_id="dataset-count")
             table = gr.Dataframe(
-                None,
+                first.get("table"),
                 headers=["config", "id", "total_intensity", "n", "type", "question"],
                 interactive=False,
                 max_height=300,
@@ -117,25 +164,37 @@ def build(studio: "Studio", shared: dict[str, Any]) -> dict[str, Any]:
             )
     with gr.Row():
         image = gr.Image(
-            None, label="Degraded image", format="png", interactive=False, elem_id="dataset-image", height=320, scale=1
+            row0[1],
+            label="Degraded image",
+            format="png",
+            interactive=False,
+            elem_id="dataset-image",
+            height=320,
+            scale=1,
         )
         with gr.Column(scale=2):
-            row_md = gr.Markdown(elem_id="dataset-row")
+            row_md = gr.Markdown(row0[0] or "", elem_id="dataset-row")
             deg_table = gr.Dataframe(
-                None, headers=DEG_HEADERS, interactive=False, elem_id="dataset-row-degradations", wrap=True
+                row0[2], headers=DEG_HEADERS, interactive=False, elem_id="dataset-row-degradations", wrap=True
             )
             to_model = gr.Button("Ask the model about this row", elem_id="dataset-to-model")
     blocks = [
         gr.Textbox(
-            label=f.upper(), interactive=False, lines=1 if f in ("type", "answer") else 2, elem_id=f"dataset-{f}"
+            row0[3 + i] or "",
+            label=f.upper(),
+            interactive=False,
+            lines=1 if f in ("type", "answer") else 2,
+            elem_id=f"dataset-{f}",
         )
-        for f in FIELDS
+        for i, f in enumerate(FIELDS)
     ]
     with gr.Accordion("Report", open=False):
         report_btn = gr.Button("Make the report (into the work folder)", elem_id="dataset-report-run")
         report_status = gr.Markdown(elem_id="dataset-report-status")
-        report_gallery = gr.Gallery(label="report plots", columns=3, height=320, elem_id="dataset-report", format="png")
-        report_md = gr.Markdown(elem_id="dataset-report-summary")
+        report_gallery = gr.Gallery(
+            first.get("report"), label="report plots", columns=3, height=320, elem_id="dataset-report", format="png"
+        )
+        report_md = gr.Markdown(first.get("report_md", ""), elem_id="dataset-report-summary")
 
     row_outs = [row_md, image, deg_table, *blocks, row_state]
     filter_outs = [count, table, matches, *row_outs]
@@ -152,21 +211,24 @@ def build(studio: "Studio", shared: dict[str, Any]) -> dict[str, Any]:
 
     def open_view(spec_text: str, progress: Any) -> tuple:
         view = studio.datasets.open(spec_text, progress=lambda f, d: progress(f, desc=d))
-        a, b = view.intensity_range()
-        a, b = float(int(a * 100) / 100), float(-int(-b * 100) / 100)
-        rep = view.report_dir()
+        o = opened(view)
+        a, b = o["range"]
+        row = o["row"] or ("no row matches the filters", None, None, *[""] * len(FIELDS), gr.skip())
         return (
-            view.summary_markdown(),
-            str(view.path),
-            gr.update(choices=view.degradations, value=[]),
-            gr.update(choices=view.stages, value=[]),
-            gr.update(choices=view.configs, value=view.configs),
-            gr.update(minimum=a, maximum=max(b, a + 0.01), value=a),
-            gr.update(minimum=a, maximum=max(b, a + 0.01), value=max(b, a + 0.01)),
+            o["status"],
+            o["key"],
+            gr.update(choices=o["degradations"], value=[]),
+            gr.update(choices=o["stages"], value=[]),
+            gr.update(choices=o["configs"], value=o["configs"]),
+            gr.update(minimum=a, maximum=b, value=a),
+            gr.update(minimum=a, maximum=b, value=b),
             "",
-            *_filter_values(view, [], [], view.configs, None, None, ""),
-            report_images(rep) if rep else [],
-            report_summary(rep) if rep else "no report in this folder: press *Make the report*",
+            o["count"],
+            o["table"],
+            o["keys"],
+            *row,
+            o["report"],
+            o["report_md"],
         )
 
     @guarded(len(open_outs))
@@ -240,6 +302,6 @@ def build(studio: "Studio", shared: dict[str, Any]) -> dict[str, Any]:
     to_model.click(on_to_model, row_state, [shared["row"], shared["tabs"]])
 
     load = None
-    if studio.cfg.dataset:
+    if studio.cfg.dataset and init is None and not init_error:  # a Hub id: opened once the page is up
         load = (on_open, spec, open_outs)
     return {"load": load}
