@@ -413,6 +413,26 @@ def test_dataset_row_has_its_image_blocks_and_question(small_dataset, tmp_path):
         view.row("sft", "no-such-id")
 
 
+def test_a_report_is_written_into_the_work_folder_never_into_the_dataset(small_dataset, tmp_path):
+    from factory.studio.dataset_tab import report_for
+    from factory.studio.datasets import DatasetView, report_images
+
+    before = sorted(p.relative_to(small_dataset) for p in small_dataset.rglob("*"))
+    studio = Studio(StudioConfig(workdir=str(tmp_path / "w")))
+    view = DatasetView.open(small_dataset)
+    assert view.report_dir() is None
+    rep, msg = report_for(studio, view)
+    assert Path(rep).is_relative_to((tmp_path / "w" / "reports").resolve()) and msg.startswith("report written to")
+    assert [c for _, c in report_images(Path(rep))] == [
+        "counts by degradation",
+        "counts by stage",
+        "intensity hist",
+        "length vs intensity",
+        "gallery",
+    ]
+    assert sorted(p.relative_to(small_dataset) for p in small_dataset.rglob("*")) == before
+
+
 def test_dataset_errors_name_the_input(tmp_path):
     from factory.studio.datasets import DatasetCache, DatasetView
 

@@ -109,6 +109,21 @@ def preload(studio: "Studio") -> tuple[dict[str, Any] | None, str]:
         )
 
 
+def report_for(studio: "Studio", view: DatasetView, progress: Any = None) -> tuple[Any, str]:
+    """The dataset's own ``report/`` when complete, else a new report written into the work folder
+    (``WORKDIR/reports/<dataset>``; the dataset folder is never written to)."""
+    from factory.report import make_report
+
+    rep = view.report_dir()
+    if rep is not None:
+        return rep, f"the dataset's own report ({rep})"
+    rep = studio.workdir.path("reports", slug(str(view.path).replace("/", "-"), 120))
+    if progress is not None:
+        progress(0.1, f"making the report of {view.label} in {rep}")
+    make_report(view.path, rep)
+    return rep, f"report written to {rep}"
+
+
 def build(studio: "Studio", shared: dict[str, Any]) -> dict[str, Any]:
     import gradio as gr
 
@@ -266,17 +281,7 @@ def build(studio: "Studio", shared: dict[str, Any]) -> dict[str, Any]:
 
     @guarded(3)
     def on_report(key, progress=gr.Progress()):
-        from factory.report import make_report
-
-        view = studio.datasets.get(key)
-        rep = view.report_dir()
-        if rep is None:
-            rep = studio.workdir.path("reports", slug(str(view.path).replace("/", "-"), 120))
-            progress(0.1, desc=f"making the report of {view.label} in {rep}")
-            make_report(view.path, rep)
-            msg = f"report written to {rep}"
-        else:
-            msg = f"the dataset's own report ({rep})"
+        rep, msg = report_for(studio, studio.datasets.get(key), lambda f, d: progress(f, desc=d))
         return msg, report_images(rep), report_summary(rep)
 
     def on_to_model(state):
