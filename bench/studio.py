@@ -169,9 +169,11 @@ def screenshots(browser, dataset: str, out: Path, work: Path) -> list[Path]:
             box.click()
             page.locator(f"[id^='{box.get_attribute('aria-controls')}-option-'][aria-label='{option}']").click()
 
-        def shot(name: str) -> None:
+        def shot(name: str, anchor: str | None = None) -> None:
             p = out / f"studio-{name}.png"
             page.evaluate("window.scrollTo(0, 0)")
+            if anchor:  # scroll so that this element is at the top
+                page.locator(anchor).evaluate("e => e.scrollIntoView()")
             page.mouse.move(0, 0)
             page.screenshot(path=str(p), full_page=False)
             shrink(p)
@@ -194,7 +196,8 @@ def screenshots(browser, dataset: str, out: Path, work: Path) -> list[Path]:
         page.keyboard.press("Escape")
         expect(page.locator("#dataset-count")).to_contain_text("of")
         page.locator("#dataset-table [data-testid='cell-0-1']").click()
-        shot("dataset")
+        expect(page.locator("#dataset-row")).to_contain_text("total intensity")
+        shot("dataset", "#dataset-status")
         page.get_by_role("tab", name="Model", exact=True).click()
         expect(page.locator("#model-status")).to_contain_text("ready")
         page.locator("#model-ask").click()
@@ -234,11 +237,12 @@ def main() -> None:
                 f"model ready {r['model']:.2f} s",
                 flush=True,
             )
-        med = {k: statistics.median(r[k] for r in runs) for k in ("http", "page", "model")}
-        print(
-            f"median of {len(runs)}: http {med['http']:.2f} s, page {med['page']:.2f} s, model {med['model']:.2f} s; "
-            f"load after {load()}"
-        )
+        if runs:
+            med = {k: statistics.median(r[k] for r in runs) for k in ("http", "page", "model")}
+            print(
+                f"median of {len(runs)}: http {med['http']:.2f} s, page {med['page']:.2f} s, "
+                f"model {med['model']:.2f} s; load after {load()}"
+            )
         if args.screenshots:
             for f in screenshots(browser, dataset, args.screenshots, args.work):
                 print(f"screenshot: {f} ({f.stat().st_size // 1024} kB)")
