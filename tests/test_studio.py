@@ -745,6 +745,23 @@ def test_cli_registers_and_maps_errors_to_flags(tmp_path):
     assert res.exit_code == 2
 
 
+def test_app_py_builds_the_studio_from_the_environment(tmp_path, monkeypatch, small_dataset):
+    """The Space entry point: imported (not run), app.py builds ``demo`` from ROBUST_R1_STUDIO_*."""
+    import runpy
+
+    import gradio as gr
+
+    monkeypatch.setenv("ROBUST_R1_STUDIO_WORKDIR", str(tmp_path / "space"))
+    monkeypatch.setenv("ROBUST_R1_STUDIO_DATASET", str(small_dataset))
+    monkeypatch.delenv("GRADIO_TEMP_DIR", raising=False)
+    monkeypatch.delenv("MPLCONFIGDIR", raising=False)
+    monkeypatch.delenv("GRADIO_SERVER_NAME", raising=False)
+    ns = runpy.run_path(str(Path(__file__).resolve().parents[1] / "app.py"), run_name="space")
+    assert isinstance(ns["demo"], gr.Blocks) and ns["config"].dataset == str(small_dataset)
+    assert ns["demo"].studio.workdir.root == (tmp_path / "space").resolve()
+    assert ns["config"].host == "127.0.0.1"
+
+
 def test_python_m_factory_studio_help():
     import subprocess
     import sys

@@ -140,8 +140,16 @@ def launch(config: StudioConfig, *, block: bool = True, quiet: bool = False) -> 
     return demo
 
 
+def setup_logging() -> None:
+    """INFO logs on stderr (unless logging is configured already); HTTP client chatter muted."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    for noisy in ("httpx", "httpcore", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
 def main_from_env() -> None:  # pragma: no cover - the Space entry point (app.py)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    setup_logging()
     launch(StudioConfig.from_env())
 
 

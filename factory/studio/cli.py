@@ -6,7 +6,6 @@ Model tab loads a transformers model.
 
 from __future__ import annotations
 
-import logging
 import sys
 from pathlib import Path
 from typing import Optional
@@ -70,7 +69,7 @@ def studio(
     """Robust-R1 Studio in the browser: degradations, chains, a dataset and a model's reading, side by side."""
     from factory.errors import ConfigError
 
-    from .app import StudioConfig, launch
+    from .app import StudioConfig, launch, setup_logging
     from .common import StudioError
 
     cfg = StudioConfig(
@@ -84,10 +83,7 @@ def studio(
         max_image_mp=max_image_mp,
         max_file_mb=max_file_mb,
     )
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    for noisy in ("httpx", "httpcore", "urllib3"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    setup_logging()
     try:
         launch(cfg)
     except ConfigError as exc:
