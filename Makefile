@@ -49,4 +49,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/degrade.py
 
 clean:
-	rm -rf $(VENV) demo-output build dist *.egg-info .pytest_cache .hypothesis
+	rm -rf $(VENV) demo-output studio-output build dist *.egg-info .pytest_cache .hypothesis
