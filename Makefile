@@ -41,9 +41,8 @@ browser:
 	       "or set ROBUST_R1_SKIP_BROWSER=1 to skip the browser tests" >&2; exit 1; \
 	fi
 
-# --dist loadgroup: the studio's browser tests share one server (one xdist_group).
 test: $(STAMP) browser
-	ROBUST_R1_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup -q -p no:cacheprovider
+	ROBUST_R1_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest -n $(PYTEST_WORKERS) -q -p no:cacheprovider
 
 bench: $(STAMP)
 	$(BIN)/python bench/degrade.py

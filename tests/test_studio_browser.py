@@ -1,9 +1,10 @@
 """Robust-R1 Studio end to end in headless Chromium (Debian's package, driven by Playwright).
 
-One studio is served for the whole file (``python -m factory.studio`` in a subprocess, on a free
-port, with the demo dataset and a tiny model taught to write a chain); every test opens a fresh
-page. Expected values come from the engine, the chain writer and the dataset's parquet files, not
-from the app. The browser missing is a failure, not a skip, unless ROBUST_R1_SKIP_BROWSER=1.
+One studio is served per test process (``python -m factory.studio`` in a subprocess, on a free
+port, with the demo dataset and a tiny model taught to write a chain, both built once per run);
+every test opens a fresh page. Expected values come from the engine, the chain writer and the
+dataset's parquet files, not from the app. The browser missing is a failure, not a skip, unless
+ROBUST_R1_SKIP_BROWSER=1.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ from PIL import Image
 from factory import degrade
 from factory.photos import photo
 
-pytestmark = pytest.mark.xdist_group("studio-browser")  # one server per run (make test: --dist loadgroup)
 TIMEOUT = 60_000  # ms; two shared cores
 
 
@@ -48,15 +48,24 @@ def chromium() -> str:
 
 
 @pytest.fixture(scope="session")
-def studio(tmp_path_factory, chromium):
-    root = tmp_path_factory.mktemp("studio")
-    ds = build_demo_dataset(root / "demo-dataset")
+def studio(tmp_path_factory, worker_id, chromium):
+    """The demo dataset and the tiny model are built once per test run (under a file lock, shared by
+    the xdist workers); each worker serves its own studio on them."""
+    from filelock import FileLock
+
+    base = tmp_path_factory.getbasetemp()
+    shared = (base.parent if worker_id != "master" else base) / "studio-shared"
     truth = degrade.sample_recipe("eval", 0, "studio", intensity=0.45).steps[0].name  # the Model tab's default image
     extra = next(n for n in ("gaussian noise", "lens blur") if n != truth)
     chain = model_chain(truth, extra)
-    model = chatty_tiny_model(root / "model", chain)
+    with FileLock(str(shared) + ".lock"):
+        ds = build_demo_dataset(shared / "demo-dataset")
+        model = shared / "model"
+        if not (model / "learned").is_file():
+            chatty_tiny_model(model, chain)
+            (model / "learned").write_text(chain)
     before = _snapshot(ds)
-    server = StudioServer(root / "server", dataset=ds, model=model)
+    server = StudioServer(tmp_path_factory.mktemp("studio"), dataset=ds, model=model)
     yield types.SimpleNamespace(
         server=server, url=server.url, dataset=ds, dataset_files=before, truth=truth, extra=extra, chain=chain
     )
