@@ -161,6 +161,17 @@ OLD_CLI = {
         "--out": None,
         "<dataset>": None,
     },
+    "studio": {  # added by issue 17
+        "--dataset": None,
+        "--endpoint": None,
+        "--host": "127.0.0.1",
+        "--max-file-mb": 200,
+        "--max-image-mp": 25.0,
+        "--model": None,
+        "--port": None,
+        "--share": False,
+        "--workdir": "studio-output",
+    },
     "train grpo": TRAIN,
     "train sft": TRAIN,
 }

@@ -11,6 +11,7 @@ module              commands
 ``dataset``         ``report``, ``card``, ``publish``, ``export``
 ``train``           ``train sft``, ``train grpo``, ``infer``
 ``evaluate``        ``eval``, ``eval-compare``
+``studio``          ``studio``
 ==================  ==============================================================
 
 :mod:`factory.cli.common` holds what they share: the one error handler (``Command``: a
@@ -26,7 +27,7 @@ import sys
 
 import typer
 
-from . import build, chain, dataset, degrade, evaluate, train
+from . import build, chain, dataset, degrade, evaluate, studio, train
 
 app = typer.Typer(
     name="robust-r1",
@@ -36,7 +37,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-GROUPS = (degrade, build, chain, dataset, train, evaluate)
+GROUPS = (degrade, build, chain, dataset, train, evaluate, studio)
 """The command modules, in the order their commands are listed."""
 
 
