@@ -135,7 +135,7 @@ class BenchmarkSpec:
         if self.scoring != MATCH:
             out["scoring"] = self.scoring
         if self.circular:
-            out["circular"] = True
+            out["circular"] = [self.name]  # the id prefixes whose rows are circular rolls
         return out
 
 

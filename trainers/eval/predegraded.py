@@ -276,7 +276,8 @@ class MMDBench(_Published):
         if not keys:
             raise ConfigError("benchmark", "name the base benchmark(s)", value="mmdbench",
                               fix=f"e.g. mmdbench:mmstar; bases: {', '.join(MMDBENCH_BASES)}")
-        self.bases = list(dict.fromkeys(_mmd_base(k) for k in keys))
+        found = [_mmd_base(k) for k in keys]
+        self.bases = [b for i, b in enumerate(found) if b[0] not in {k for k, _ in found[:i]}]
         self.mode = mode
         self.files = Files(MMDBENCH_REPO, local)
         wanted = {canonical_name(n) for n in only} if only else None
@@ -287,12 +288,16 @@ class MMDBench(_Published):
         self.levels = self._plan_levels(levels)
         self._sizes = {key: self._count(key, info) for key, info in self.bases}
         self._current: tuple[str, dict[float, Any]] | None = None
-        self._per_degradation_rows: dict[str, dict[str, Any]] = {}
+        names = {v: k for k, v in MMDBENCH_LEVELS.items()} | {0.0: "clean (base benchmark)"}
+        if self.mode == "per-degradation":
+            names[MMDBENCH_PER_DEGRADATION_LEVEL] = "HIGH (per-degradation files)"
         self.predegraded = {
             "source": "MMD-Bench (CLEAR, arXiv 2604.04780), " + self.files.where(),
             "applied_by_us": False,
-            "levels": {f"{v:g}": k for k, v in MMDBENCH_LEVELS.items()} | {"0": "clean (base benchmark)"},
-            "per_degradation": [m for m in self.methods] if self._per_degradation else [],
+            "levels": {f"{lv:g}": names[lv] for lv in self.levels},
+            "per_degradation": [m for m in self.methods if any(self.files.has(f"{info['file']}_{m}.tsv")
+                                                                for _, info in self.bases)]
+            if self._per_degradation else [],
         }
 
     # -- which files
@@ -328,10 +333,10 @@ class MMDBench(_Published):
         return _check_levels(f"MMD-Bench ({bases})", levels, held, fix)
 
     def _question_file(self, info: Mapping[str, Any]) -> str:
-        order = [lv for lv in (0.9, 0.45, 0.23, 0.0) if lv in self.levels]
+        """The file the questions are read from: the base benchmark's own file when it is there
+        (every MMD-Bench file is a copy of it with other images), else a level file."""
+        order = [0.0] + [lv for lv in (0.23, 0.45, 0.9) if lv in self.levels] + [0.23, 0.45, 0.9]
         for lv in order:
-            if lv == MMDBENCH_PER_DEGRADATION_LEVEL and self.mode == "per-degradation":
-                continue
             name = self._level_file(info, lv)
             if self.files.has(name):
                 return name
@@ -359,7 +364,7 @@ class MMDBench(_Published):
             "split": "test",
             "bases": {key: info["file"] for key, info in self.bases},
             "part": self.mode,
-            "circular": any(_circular_name(info["file"]) for _, info in self.bases),
+            "circular": [f"mmdbench-{key}" for key, info in self.bases if _circular_name(info["file"])],
             "scoring": sorted(self.scorer_names()),
             "predegraded": self.predegraded,
             "rows": len(self),
@@ -383,13 +388,16 @@ class MMDBench(_Published):
             if self._per_degradation:
                 yield from self._method_samples(key, info)
             self._current = None
-            self._per_degradation_rows.clear()
             self._release()
 
-    def _base_samples(self, key: str, info: Mapping[str, Any]) -> Iterator[Sample | BadRow]:
-        qpath = self.files.path(self._question_file(info))
-        reader = self._reader(self._spec(key, info, qpath), self._table(qpath))
-        tables: dict[float, Any] = {}
+    def _level_tables(self, key: str) -> dict[float, tuple[str, dict[Any, Any]]]:
+        """The level files of base ``key`` by index (one base is held at a time)."""
+        if self._current is not None and self._current[0] == key:
+            return self._current[1]
+        self._current = None
+        self._release()
+        info = MMDBENCH_BASES.get(key) or dict(self.bases)[key]
+        tables = {}
         for lv in self.levels:
             if lv == MMDBENCH_PER_DEGRADATION_LEVEL and self.mode == "per-degradation":
                 continue
@@ -397,6 +405,12 @@ class MMDBench(_Published):
             if self.files.has(name):
                 tables[lv] = (name, self._table(self.files.path(name)).by_index())
         self._current = (key, tables)
+        return tables
+
+    def _base_samples(self, key: str, info: Mapping[str, Any]) -> Iterator[Sample | BadRow]:
+        self._level_tables(key)
+        qpath = self.files.path(self._question_file(info))
+        reader = self._reader(self._spec(key, info, qpath), self._table(qpath))
         for i, row in enumerate(reader.ds):
             if self.limit is not None and i >= self.limit:
                 return
@@ -406,16 +420,12 @@ class MMDBench(_Published):
                 yield BadRow(reader._id(i, row), f"row {i}: {exc}")
 
     def _method_samples(self, key: str, info: Mapping[str, Any]) -> Iterator[Sample | BadRow]:
-        from factory.degrade import canonical_name, get
-
         for m in self.methods:
             name = f"{info['file']}_{m}.tsv"
             if not self.files.has(name):
                 continue
             path = self.files.path(name)
             reader = self._reader(self._spec(key, info, path), self._table(path))
-            deg = canonical_name(m)
-            extra = {"degradation": deg, "stage": get(deg).stage, "source": name, "variant": "per-degradation"}
             for i, row in enumerate(reader.ds):
                 if self.limit is not None and i >= self.limit:
                     break
@@ -424,17 +434,22 @@ class MMDBench(_Published):
                 except ValueError as exc:
                     yield BadRow(f"{reader._id(i, row)}@{m}", f"{name} row {i}: {exc}")
                     continue
-                s = replace(s, id=f"{s.id}@{m}")
-                self._per_degradation_rows[s.id] = extra
-                yield s
+                yield replace(s, id=f"{s.id}@{m}")
             self._tables.pop(path, None)
 
     def plan(self, sample: Sample, levels: Sequence[float]) -> list[LevelImage]:
-        if sample.id in self._per_degradation_rows:
+        key = sample.id.split(":", 1)[0].removeprefix("mmdbench-")
+        method = sample.id.rpartition("@")[2] if "@" in sample.id else None
+        if method in MMDBENCH_METHODS:  # asked on a per-degradation file: the sample holds that file's image
+            from factory.degrade import canonical_name, get
+
             lv = MMDBENCH_PER_DEGRADATION_LEVEL
-            return [LevelImage(lv, sample, dict(self._per_degradation_rows[sample.id]))] if lv in levels else []
+            deg = canonical_name(method)
+            file = f"{dict(self.bases)[key]['file']}_{method}.tsv"
+            extra = {"degradation": deg, "stage": get(deg).stage, "source": file, "variant": "per-degradation"}
+            return [LevelImage(lv, sample, extra)] if lv in levels else []
         out = []
-        key, tables = self._current if self._current else ("", {})
+        tables = self._level_tables(key)
         index = _index_of(sample.id)
         for lv in levels:
             if lv not in tables:
