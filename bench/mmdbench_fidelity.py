@@ -240,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("data", type=Path, help="local copy of CUDAOUTOFMEMORY/MMD-Bench (any layout below it)")
     ap.add_argument("--base", default="MMStar", help="VLMEvalKit base name (MMStar, MMBench_DEV_EN_V11, ...)")
-    ap.add_argument("--clean", type=Path, help="the base benchmark's VLMEvalKit TSV (default: found in DATA or $LMUData)")
+    ap.add_argument("--clean", type=Path, help="the base benchmark's VLMEvalKit TSV (default: in DATA or $LMUData)")
     ap.add_argument("--limit", type=int, default=50, help="images per degradation")
     ap.add_argument("--seeds", default="0,1,2", help="our seeds per image")
     ap.add_argument("--style", default="reference", help="our degradation style: reference (default) or default")
