@@ -661,6 +661,12 @@ def _is_tsv_spec(spec: BenchmarkSpec) -> bool:
     return any(isinstance(v, str) and v.lower().endswith(".tsv") for v in (spec.data_files or {}).values())
 
 
+FAMILIES: dict[str, Callable[..., Benchmark]] = {}
+"""Benchmark families opened by the name before ``:`` (``rbench``, ``mmdbench``): an opener
+``(benchmark, *, limit, levels, only, **overrides) -> Benchmark``, registered by
+:mod:`trainers.eval.predegraded` (imported with the ``trainers.eval`` package)."""
+
+
 def load_benchmark(
     benchmark: str | BenchmarkSpec = "demo",
     *,
@@ -677,10 +683,9 @@ def load_benchmark(
     if limit is not None and (isinstance(limit, bool) or limit < 0):
         raise ConfigError("limit", f"must be a number >= 0, got {limit!r}", value=limit)
     if isinstance(benchmark, str):
-        from . import predegraded
-
-        if predegraded.handles(benchmark):
-            return predegraded.open_benchmark(benchmark, limit=limit, levels=levels, only=only, **overrides)
+        family = FAMILIES.get(split_local(benchmark)[0].split(":", 1)[0])
+        if family is not None:
+            return family(benchmark, limit=limit, levels=levels, only=only, **overrides)
     spec = benchmark if isinstance(benchmark, BenchmarkSpec) else resolve_spec(benchmark, **overrides)
     return Benchmark(spec, limit=limit)
 

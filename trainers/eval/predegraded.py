@@ -42,6 +42,7 @@ from factory.sources import Sample
 from .benchmarks import (
     _LETTER_ONLY,
     _WORD_ONLY,
+    FAMILIES,
     MATCH,
     BadRow,
     Benchmark,
@@ -621,3 +622,7 @@ class RBench(_Published):
                     extra["distortion"] = self._distortion_of[sample.id]
                 out.append(LevelImage(lv, sample, extra))
         return out
+
+
+FAMILIES["mmdbench"] = open_benchmark
+FAMILIES["rbench"] = open_benchmark
