@@ -338,6 +338,8 @@ def test_mmdbench_reads_the_published_images_per_level_and_per_degradation(copie
     assert {x.id.split("@")[1] for x in only if "@" in x.id} == {"jpeg_compression"}
     mixed = load_benchmark(f"mmdbench:mmstar:mixed@{path}", levels=(0.23, 0.9))
     assert not [x for x in mixed if "@" in x.id]
+    per_only = load_benchmark(f"mmdbench:mmstar:per-degradation@{path}", levels=(0.9,))
+    assert len(per_only) == 18 and all("@" in x.id for x in per_only)
     with pytest.raises(ValueError, match="no base benchmark 'mmfoo'"):
         load_benchmark(f"mmdbench:mmfoo@{path}")
 

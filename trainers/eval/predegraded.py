@@ -309,6 +309,11 @@ class MMDBench(_Published):
         return f"{info['file']}_LOW_LEVEL_{name}.tsv"
 
     @property
+    def _asks_base(self) -> bool:
+        """Whether the base questions are asked on level files (or the clean file)."""
+        return self.mode != "per-degradation" or 0.0 in self.levels
+
+    @property
     def _per_degradation(self) -> bool:
         return self.mode in ("all", "per-degradation") and MMDBENCH_PER_DEGRADATION_LEVEL in self.levels
 
@@ -353,7 +358,7 @@ class MMDBench(_Published):
         n = len(pd.read_csv(path, sep="\t", usecols=["index"], dtype=str))
         n = n if self.limit is None else min(n, self.limit)
         per = sum(self.files.has(f"{info['file']}_{m}.tsv") for m in self.methods) if self._per_degradation else 0
-        return n * (1 + per)
+        return n * (int(self._asks_base) + per)
 
     def __len__(self) -> int:
         return sum(self._sizes.values())
@@ -385,7 +390,8 @@ class MMDBench(_Published):
     # -- samples
     def __iter__(self) -> Iterator[Sample | BadRow]:
         for key, info in self.bases:
-            yield from self._base_samples(key, info)
+            if self._asks_base:
+                yield from self._base_samples(key, info)
             if self._per_degradation:
                 yield from self._method_samples(key, info)
             self._current = None
