@@ -156,13 +156,12 @@ class Files:
             raise ConfigError("benchmark", f"{local}: no such folder (a local copy of {repo})", value=local,
                               fix=f"copy the files of {repo} there, or drop @PATH")
         self._index: dict[str, str] = {}
-        for root in (self.local, lmu_data()):
-            if root is not None:
-                for p in sorted(root.rglob("*.tsv")):
-                    self._index.setdefault(p.name, str(p))
-            if self._index and self.local is not None:
-                break  # a local copy is the whole truth; $LMUData only fills in without one
+        root = self.local if self.local is not None else lmu_data()  # a local copy is the whole truth
+        if root is not None:
+            for p in sorted(root.rglob("*.tsv")):
+                self._index.setdefault(p.name, str(p))
         self._hub: set[str] | None = None
+        self._hub_error = ""
 
     def _hub_files(self) -> dict[str, str]:
         if self.local is not None:
@@ -172,8 +171,9 @@ class Files:
                 from huggingface_hub import list_repo_files
 
                 self._hub = set(list_repo_files(self.repo, repo_type="dataset"))
-            except Exception:  # noqa: BLE001 - offline: only local files count
+            except Exception as exc:  # noqa: BLE001 - offline: only local files count
                 self._hub = set()
+                self._hub_error = f"{type(exc).__name__}: {str(exc)[:120]}"
         return {Path(f).name: f for f in self._hub if f.lower().endswith(".tsv")}
 
     def has(self, name: str) -> bool:
@@ -191,7 +191,10 @@ class Files:
         if self.local is not None:
             return str(self.local)
         lmu = lmu_data()
-        return f"$LMUData ({lmu}) or the Hub repo {self.repo}" if lmu else f"the Hub repo {self.repo}"
+        hub = f"the Hub repo {self.repo}"
+        if self._hub_error:
+            hub += f" (not reachable: {self._hub_error})"
+        return f"$LMUData ({lmu}) or {hub}" if lmu else hub
 
 
 def _check_levels(name: str, levels: Sequence[float] | None, held: Mapping[float, str], fix: str) -> list[float]:
