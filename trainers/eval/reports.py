@@ -78,7 +78,7 @@ def summary_markdown(summary: Mapping[str, Any]) -> str:
     circular = any(sc.get("circular_accuracy") is not None for sc in summary.get("levels", []))
     rows = []
     for sc in summary.get("levels", []):
-        name = f"{sc['name']} ({sc['level']:.2f})" if sc["level"] else sc["name"] if sc["name"] != "clean" else "clean"
+        name = f"{sc['name']} ({sc['level']:.2f})" if sc["level"] else sc["name"]
         cells = [name] + [_fmt(sc.get(k), f) for k, _, f in _COLUMNS[1:]]
         if circular:
             cells.insert(3, _fmt(sc.get("circular_accuracy"), "{:.4f}"))
