@@ -106,7 +106,9 @@ class Sample:
 
 
 def normalize_split(split: str) -> str:
-    """``val``/``dev``/``eval`` → ``validation``; other names are kept."""
+    """``val``/``dev``/``eval`` → ``validation``; other names are kept. The factory's own split
+    names (train / validation); a dataset's declared split names are never rewritten with it
+    (:func:`load_table`)."""
     return _SPLIT_ALIASES.get(split, split)
 
 
@@ -206,29 +208,79 @@ def source_splits(spec: Any) -> list[str]:
     p = Path(spec)
     if p.is_file():
         return ["train"]
-    if p.is_dir():
+    if p.is_dir() and not hub_layout(p):
         found = _local_data_files(p)
         if found is not None:
             return sorted(found[1])
     from datasets import load_dataset_builder
 
     try:
-        builder = load_dataset_builder(AOKVQA_REPO if spec == "aokvqa" else spec)
+        builder = load_dataset_builder(AOKVQA_REPO if spec == "aokvqa" else str(p) if p.is_dir() else spec)
         return [str(s) for s in (builder.config.data_files or {})]
     except Exception as exc:  # noqa: BLE001 - offline, no such repo, ...
         raise ValueError(f"{spec}: cannot list its splits ({type(exc).__name__}: {exc}).") from None
+
+
+class UnknownSplitError(ValueError):
+    """A split the dataset does not declare; ``available`` lists the ones it does."""
+
+    def __init__(self, message: str, *, split: str, available: list[str]):
+        super().__init__(message)
+        self.split = split
+        self.available = available
+
+
+def hub_layout(folder: Path) -> bool:
+    """Whether a local folder is a copy of a Hub dataset repository whose README declares its
+    layout (YAML ``configs`` or ``dataset_info``): it is then read exactly as the Hub reads it."""
+    readme = folder / "README.md"
+    if not readme.is_file():
+        return False
+    text = readme.read_text(encoding="utf-8", errors="replace")
+    if not text.startswith("---"):
+        return False
+    head = text[3:].split("\n---", 1)[0]
+    return bool(re.search(r"^(configs|dataset_info)\s*:", head, re.MULTILINE))
+
+
+_UNKNOWN_SPLIT_RE = re.compile(r"Unknown split \"?([^\"]*)\"?\.\s*Should be one of (\[.*?\])")
+
+
+def _split_error(spec: str, split: str, exc: Exception, config: str | None) -> UnknownSplitError | None:
+    """The clear error for a split the dataset does not declare (``None`` for other errors)."""
+    import ast
+
+    m = _UNKNOWN_SPLIT_RE.search(str(exc))
+    if not m:
+        return None
+    try:
+        available = [str(x) for x in ast.literal_eval(m.group(2))]
+    except (ValueError, SyntaxError):
+        available = []
+    where = f" (configuration {config!r})" if config else ""
+    return UnknownSplitError(
+        f"{spec}: no split {split!r}{where}; the dataset declares {', '.join(map(repr, available)) or 'none'}. "
+        "Split names are used exactly as the dataset declares them: pass --split with one of these.",
+        split=split,
+        available=available,
+    )
 
 
 def load_table(spec: str, split: str, *, config: str | None = None, data_files: Any = None):
     """A ``datasets.Dataset`` for one split of a Hub repo, a local folder, or a parquet/jsonl/csv
     file, with image columns left undecoded (``{"bytes", "path"}``: decoded per sample later).
 
+    The split name is used exactly as the dataset declares it (``val`` stays ``val``); a split it
+    does not declare raises :class:`UnknownSplitError` listing the ones it does. A local folder
+    whose README declares configs (a copy of a Hub repository) is read exactly like the Hub repo;
+    in any other folder, file names containing train / validation (or val, dev) / test choose the
+    split (there ``val`` and ``validation`` name the same files).
+
     ``config`` (a Hub dataset's configuration name) and ``data_files`` (files inside a Hub repo,
     e.g. ``{"test": "mmmb/mmmb_en.tsv"}``) are passed to ``datasets.load_dataset`` for Hub repos."""
     from datasets import Image as HFImage
     from datasets import load_dataset
 
-    split = normalize_split(split)
     _check_exists(spec)
     p = Path(spec)
     try:
@@ -236,31 +288,42 @@ def load_table(spec: str, split: str, *, config: str | None = None, data_files: 
             kind = _TABULAR.get(p.suffix.lower())
             if kind is None:
                 raise ValueError(f"{spec}: unsupported file type {p.suffix!r}; use .parquet, .jsonl, .json or .csv.")
-            if split != "train":
+            if normalize_split(split) != "train":
                 raise ValueError(
                     f"{spec}: a single file is the train split; for a {split} split pass a folder holding "
                     f"train and {split} files (e.g. train.parquet and {split}.parquet), or build --split train."
                 )
             ds = load_dataset(kind, data_files={"train": str(p)}, split="train")
-        elif p.is_dir() and (found := _local_data_files(p)) is not None:
+        elif p.is_dir() and not hub_layout(p) and (found := _local_data_files(p)) is not None:
             kind, groups = found
-            if split not in groups:
-                raise ValueError(
+            key = split if split in groups else normalize_split(split)
+            if key not in groups:
+                raise UnknownSplitError(
                     f"{spec}: no {split} files (found splits: {', '.join(sorted(groups))}); file names "
-                    "containing train / validation (or val, dev) / test choose the split."
+                    "containing train / validation (or val, dev) / test choose the split.",
+                    split=split,
+                    available=sorted(groups),
                 )
-            ds = load_dataset(kind, data_files={split: groups[split]}, split=split)
+            ds = load_dataset(kind, data_files={key: groups[key]}, split=key)
         else:
             extra: dict[str, Any] = {}
             if config:
                 extra["name"] = config
             if data_files:
                 extra["data_files"] = data_files
-            ds = load_dataset(spec, split=split, **extra)
+            ds = load_dataset(str(p) if p.is_dir() else spec, split=split, **extra)
+    except UnknownSplitError:
+        raise
     except ValueError as exc:
+        known = _split_error(spec, split, exc, config)
+        if known is not None:
+            raise known from None
         msg = str(exc)
         raise ValueError(msg if msg.startswith(spec) else f"{spec}: cannot load split {split!r}: {msg}") from None
     except Exception as exc:  # noqa: BLE001 - not found, offline, bad files: one clear message
+        known = _split_error(spec, split, exc, config)
+        if known is not None:
+            raise known from None
         where = "local path" if p.exists() else "Hub repo id (needs the network, and HF_TOKEN for gated data)"
         raise ValueError(
             f"{spec}: cannot load split {split!r} as a {where} ({type(exc).__name__}: {exc}). Pass demo, "

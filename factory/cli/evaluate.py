@@ -19,10 +19,11 @@ def eval_cmd(
     benchmark: str = typer.Option(
         "demo",
         "--benchmark",
-        help="demo, mmstar, realworldqa, mmbench, mmmb, aokvqa, a Hub id, or a local file/folder.",
+        help="demo, mmstar, realworldqa, mmbench, mmmb, aokvqa, rbench, mmdbench:BASE[,BASE] (published degraded "
+        "images), PRESET@PATH (a local copy), a Hub id, a local file/folder, or a VLMEvalKit .tsv.",
     ),
     split: str | None = typer.Option(
-        None, "--split", help="Split (default: the preset's, or train for a single file)."
+        None, "--split", help="Split, exactly as the dataset declares it (default: the preset's; train for a file)."
     ),
     columns: str | None = typer.Option(
         None, "--columns", help="Column mapping: image=COL,question=COL,answer=COL[,choices=COL,id=COL,hint=COL]."
@@ -38,7 +39,7 @@ def eval_cmd(
     ),
     prompts_dir: Path | None = typer.Option(None, "--prompts", help="Folder of edited prompt templates."),
     levels: str = typer.Option(
-        "clean,0.23,0.45,0.9", "--levels", help="Intensities (clean = 0; 25%/50%/100% = 0.23/0.45/0.9)."
+        "clean,0.23,0.45,0.9", "--levels", help="Intensities (clean = 0; 25%/50%/100% = low/mid/high = 0.23/0.45/0.9)."
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of the degradation drawn for each image."),
     only: str | None = typer.Option(None, "--only", help="Draw degradations from these names only (comma-separated)."),

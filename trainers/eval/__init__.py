@@ -15,7 +15,9 @@ The package:
 * :mod:`.scoring`: per-answer, per-level and per-run scores;
 * :mod:`.runner`: :class:`Runner` and :func:`evaluate`;
 * :mod:`.reports`: ``summary.md/.csv/.json``, ``breakdown.csv``, plots, :func:`compare`;
-* :mod:`.benchmarks`: the benchmark presets and loading.
+* :mod:`.benchmarks`: the benchmark presets and loading (:mod:`.tsv`: VLMEvalKit TSV files);
+* :mod:`.predegraded`: benchmarks published already degraded (MMD-Bench, R-Bench), shown as
+  published at each level with no degradation of ours.
 
 Outputs in the run folder::
 
@@ -33,6 +35,7 @@ A re-run with the same folder skips every (question, level) already in ``predict
 
 from __future__ import annotations
 
+from . import predegraded  # noqa: F401  (registers the rbench and mmdbench families)
 from .config import DEFAULT_LEVELS, LEVEL_NAMES, PROMPT_KINDS, EvalConfig, level_name, parse_levels
 from .models import EndpointModel, Generation, Model, ObjectModel, TransformersModel, as_model, open_model
 from .reports import compare, load_run, plot_accuracy, summary_markdown, write_reports

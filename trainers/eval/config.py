@@ -15,11 +15,15 @@ __all__ = ["DEFAULT_LEVELS", "LEVEL_NAMES", "PROMPT_KINDS", "RUN_KEYS", "EvalCon
 PROMPT_KINDS = ("robust", "plain")
 DEFAULT_LEVELS: tuple[float, ...] = (0.0, *EVAL_LEVELS)
 LEVEL_NAMES = {0.0: "clean", 0.23: "25%", 0.45: "50%", 0.9: "100%"}
+LEVEL_ALIASES = {"low": 0.23, "mid": 0.45, "high": 0.9}
+"""The level names of the published degraded benchmarks (MMD-Bench's LOW/MID/HIGH files, R-Bench's
+strengths) on the same intensity axis."""
 RUN_KEYS = ("model", "endpoint", "benchmark", "prompt", "seed", "only", "max_new_tokens", "max_pixels")
 """Settings a resumed run must share with the run that wrote the folder."""
 
 _LEVELS_FIX = (
-    "use numbers in [0, 1] or clean / 25% / 50% / 100%, e.g. levels=(0, 0.23, 0.45, 0.9) or --levels clean,0.23"
+    "use numbers in [0, 1] or clean / 25% / 50% / 100% (low / mid / high), e.g. levels=(0, 0.23, 0.45, 0.9) "
+    "or --levels clean,0.23"
 )
 
 
@@ -136,8 +140,9 @@ class EvalConfig:
 
 
 def parse_levels(text: str | Iterable[Any]) -> tuple[float, ...]:
-    """``"clean,0.23,0.45,0.9"`` (``clean`` = 0; ``25%`` = 0.23, ``50%`` = 0.45, ``100%`` = 0.9)."""
-    names = {v: k for k, v in LEVEL_NAMES.items()}
+    """``"clean,0.23,0.45,0.9"`` (``clean`` = 0; ``25%`` = ``low`` = 0.23, ``50%`` = ``mid`` = 0.45,
+    ``100%`` = ``high`` = 0.9)."""
+    names = {**{v: k for k, v in LEVEL_NAMES.items()}, **LEVEL_ALIASES}
     items = text.split(",") if isinstance(text, str) else list(text)
     out = []
     for item in items:

@@ -28,7 +28,7 @@ import numpy as np
 from factory.errors import ConfigError
 from factory.layout import atomic_write
 
-from .benchmarks import BadRow, Benchmark, load_benchmark
+from .benchmarks import BadRow, Benchmark, load_benchmark, resolve_scorer
 from .config import RUN_KEYS, EvalConfig
 from .models import Generation, Model, as_model, open_model
 from .reports import read_jsonl, summary_markdown, write_reports
@@ -81,6 +81,8 @@ class Ask(NamedTuple):
     level: float
     recipe: Any
     image: np.ndarray
+    extra: dict[str, Any] | None = None
+    """Fields a pre-degraded benchmark adds to the row (:class:`benchmarks.LevelImage`)."""
 
 
 @dataclass
@@ -141,6 +143,7 @@ class Runner:
         self._inflight: tuple[Future, list[Ask]] | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._bar: Any = None
+        self._scorers: dict[str, Any] = {}
 
     @property
     def predictions_path(self) -> Path:
@@ -160,7 +163,9 @@ class Runner:
             return self.bench
         cfg = self.cfg
         bench = load_benchmark(cfg.benchmark, limit=cfg.limit, split=cfg.split, columns=cfg.columns,
-                               options=cfg.options, answer=cfg.answer_format, config=cfg.config_name)
+                               options=cfg.options, answer=cfg.answer_format, config=cfg.config_name,
+                               levels=cfg.levels, only=cfg.only)
+        self._scorers = {n: resolve_scorer(n, cfg) for n in sorted(bench.scorer_names())}
         self.out.mkdir(parents=True, exist_ok=True)
         desc = bench.describe()
         desc.pop("rows", None)
@@ -245,6 +250,20 @@ class Runner:
         self._bar.update(n_levels - len(levels))
         if not levels:
             return
+        plan = self.bench.plan(s, levels)
+        if plan is not None:  # a pre-degraded benchmark: its own image per level, no degradation by us
+            self._bar.update(len(levels) - len(plan))
+            for item in plan:
+                try:
+                    im = item.sample.load_image()
+                except Exception as exc:  # noqa: BLE001 - a bad image skips that level only
+                    self.errors.append(_error(s.id, item.level, "image", str(exc)))
+                    self._bar.update(1)
+                    continue
+                self._pending.append(Ask(s, item.level, None, im, item.extra))
+                if len(self._pending) >= self.chunk:
+                    self._submit()
+            return
         try:
             image = s.load_image()
         except Exception as exc:  # noqa: BLE001 - a bad image skips that question only
@@ -308,11 +327,13 @@ class Runner:
             if isinstance(g, str):
                 g = Generation(g)
             try:
+                score = self._scorers.get(self.bench.scorer_name(s), score_output) if self.bench else score_output
                 row = {
                     "id": s.id, "level": level, "question": s.question, "choices": s.choices, "answer": s.answer,
                     "answer_text": s.answer_text, "recipe": a.recipe.to_dict() if a.recipe is not None else None,
                     "prompt": self.cfg.prompt, "output": g.text, "output_tokens": g.tokens,
-                    **score_output(str(g.text), s, level, a.recipe),
+                    **score(str(g.text), s, level, a.recipe),
+                    **(a.extra or {}),
                 }
             except Exception as exc:  # noqa: BLE001 - an output the scorer cannot read fails that answer only
                 self.errors.append(_error(s.id, level, "score", exc))
