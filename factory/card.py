@@ -31,8 +31,8 @@ from factory.layout import (
     shard_files,
     shard_pattern,
 )
-from factory.redact import redact
 from factory.report import PLOTS, fmt_number
+from factory.secrets import redact
 
 log = logging.getLogger("robust_r1.card")
 

@@ -10,7 +10,7 @@ from typing import Any
 from factory.degrade.recipes import TrainRecipeConfig
 from factory.errors import ConfigError
 from factory.layout import CARD, DEFAULT_SFT_FRACTION, ERRORS, REPORT, SPLIT_DIRS
-from factory.redact import redact_url
+from factory.secrets import redact_url
 
 IMAGE_FORMATS: dict[str, str] = {"png": ".png", "jpeg": ".jpg", "webp": ".webp"}
 """Image encodings of the dataset → the file suffix stored with the image bytes."""
