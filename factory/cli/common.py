@@ -165,7 +165,11 @@ def split_values(values: list[str] | None) -> list[str] | None:
 
 def command_line(ctx: Any, prog: str = "robust-r1") -> str:
     """The command as typed, rebuilt from the options given on the command line (normalised:
-    long option names, given options only, in declaration order; shell-quoted)."""
+    long option names, given options only, in declaration order; shell-quoted), without secrets:
+    credentials in a URL (``--base-url https://user:pass@host/v1?api_key=...``) and anything
+    credential-shaped are masked (``factory.secrets``): it is written into build.json and the card."""
+    from factory.secrets import redact, redact_url
+
     parts = [prog, ctx.info_name or "build"]
     for p in ctx.command.params:
         src = ctx.get_parameter_source(p.name)  # an enum of click's or typer's vendored click
@@ -180,8 +184,9 @@ def command_line(ctx: Any, prog: str = "robust-r1") -> str:
                 parts.append(max(p.secondary_opts, key=len))
             continue
         for v in value if isinstance(value, (list, tuple)) else [value]:
-            parts += [opt, shlex.quote(str(v))]
-    return " ".join(parts)
+            text = str(v)
+            parts += [opt, shlex.quote(redact_url(text) if "://" in text else text)]
+    return redact(" ".join(parts))
 
 
 # ---------------------------------------------------------------- the LLM option group
