@@ -10,8 +10,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from _source_fixture import encode, image
 
+from _source_fixture import encode, image
 from factory.sources import open_source
 
 

@@ -208,11 +208,14 @@ def _finish_report(out: Path) -> None:
     else:
         make_report(out)
     try:
-        from factory.card import write_card
+        from factory.card import CardEdited, write_card
     except ImportError as exc:
         log.warning("no dataset card written (%s)", exc)
     else:
-        write_card(out)
+        try:
+            write_card(out)
+        except CardEdited as exc:  # hand-written text is kept, and the user told
+            log.warning("dataset card not refreshed: %s", exc)
 
 
 def build(cfg: BuildConfig, *, progress: bool = True) -> BuildSummary:
