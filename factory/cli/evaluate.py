@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from .common import add_command
+from .common import EXIT_INCOMPLETE, EXIT_NOTHING, add_command
 
 
 def eval_cmd(
@@ -52,7 +52,10 @@ def eval_cmd(
     backend: str = typer.Option("auto", "--backend", help="auto, unsloth or hf (transformers models)."),
     name: str | None = typer.Option(None, "--name", help="Label of the run in tables and plots."),
 ) -> None:
-    """Robustness evaluation: accuracy, degradation perception and format at clean and degraded levels."""
+    """Robustness evaluation: accuracy, degradation perception and format at clean and degraded levels.
+
+    Resumable (re-run the same command). Exit status 3 when answers failed (the same command
+    retries them), else 1 when no question could be answered."""
     from trainers.evaluate import EvalConfig, evaluate
 
     cfg = EvalConfig(
@@ -90,6 +93,18 @@ def eval_cmd(
             f"failures are listed in {run.out / 'errors.jsonl'} (rows that cannot be asked, unreadable images, failed "
             "answers); run the same command again to retry the failed answers."
         )
+    if _failed_answers(run.out):  # the next run retries them
+        raise typer.Exit(EXIT_INCOMPLETE)
+    if not run.summary.get("rows"):
+        typer.echo(f"error: no question was answered; the reasons are in {run.out / 'errors.jsonl'}.", err=True)
+        raise typer.Exit(EXIT_NOTHING)
+
+
+def _failed_answers(out: Path) -> int:
+    """Answers whose generation failed in the last run (retried by the next one)."""
+    from factory.layout import read_errors
+
+    return sum(1 for e in read_errors(out / "errors.jsonl") if e.get("stage") == "generate")
 
 
 def eval_compare_cmd(
@@ -97,9 +112,11 @@ def eval_compare_cmd(
     out: Path = typer.Option(Path("eval-compare"), "--out", help="Folder for comparison.md/.csv/.png."),
 ) -> None:
     """Compare several evaluation runs in one table and one accuracy-vs-intensity plot."""
+    from factory.lock import OutputLock
     from trainers.evaluate import compare
 
-    res = compare(runs, out)
+    with OutputLock(out, "eval-compare"):
+        res = compare(runs, out)
     typer.echo(res["table"])
     typer.echo(f"\nwritten: {out / 'comparison.md'}, {out / 'comparison.csv'}, {out / 'comparison.png'}")
 

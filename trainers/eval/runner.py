@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -28,10 +27,11 @@ import numpy as np
 from factory.errors import ConfigError
 from factory.layout import atomic_write
 
+from . import store
 from .benchmarks import BadRow, Benchmark, load_benchmark
 from .config import RUN_KEYS, EvalConfig
 from .models import Generation, Model, as_model, open_model
-from .reports import read_jsonl, summary_markdown, write_reports
+from .reports import summary_markdown, write_reports
 from .scoring import score_output
 
 __all__ = ["EvalRun", "Runner", "degraded_image", "eval_recipe", "evaluate", "make_prompt"]
@@ -160,7 +160,9 @@ class Runner:
         self.out.mkdir(parents=True, exist_ok=True)
         desc = bench.describe()
         desc.pop("rows", None)
-        self.done = {(r["id"], round(float(r["level"]), 2)) for r in read_jsonl(self.predictions_path, repair=True)}
+        loaded = store.load_predictions(self.predictions_path)  # unreadable lines moved out, recorded
+        self.errors.extend(loaded.problems)
+        self.done = loaded.done
         if self.done:  # a folder without answers (e.g. a mistyped model name failed to load) is reused freely
             self._check_folder(desc)
         meta = {"config": cfg.to_dict(), "benchmark": desc, "label": cfg.label}
@@ -195,7 +197,14 @@ class Runner:
         """Ask every question at every level not done yet, then write the reports.
 
         Questions whose row or image cannot be read, and answers that fail, are recorded in
-        ``errors.jsonl`` and skipped; a re-run retries them."""
+        ``errors.jsonl`` and skipped; a re-run retries them. The run folder is locked meanwhile
+        (``factory.lock``: a second run into it raises ``FolderBusy``)."""
+        from factory.lock import OutputLock
+
+        with OutputLock(self.out, "eval"):
+            return self._run()
+
+    def _run(self) -> EvalRun:
         from tqdm.auto import tqdm
 
         t0 = time.perf_counter()
@@ -314,11 +323,7 @@ class Runner:
                 self.errors.append(_error(s.id, level, "score", exc))
                 continue
             lines.append(json.dumps(row, ensure_ascii=False) + "\n")
-        if lines:  # whole lines, flushed and synced: a kill leaves at most one torn line (cut off on resume)
-            with open(self.predictions_path, "a", encoding="utf-8") as f:
-                f.write("".join(lines))
-                f.flush()
-                os.fsync(f.fileno())
+        store.append_lines(self.predictions_path, lines)  # whole synced lines, live secrets masked
         self.generated += len(lines)
         self._bar.update(len(asks))
 
