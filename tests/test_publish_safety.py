@@ -107,7 +107,8 @@ def test_notes_survive_every_rerender(ds):
 def test_a_card_edited_outside_the_notes_is_never_overwritten(ds, command, monkeypatch):
     monkeypatch.setenv("HF_TOKEN", "hf_" + "x1Y2" * 9)  # publish would get as far as the upload
     path = ds / "README.md"
-    path.write_text(path.read_text().replace("## Chain format", "## Our own section\n\nHand-written.\n\n## Chain format"))
+    mine = "## Our own section\n\nHand-written.\n\n## Chain format"
+    path.write_text(path.read_text().replace("## Chain format", mine))
     edited = path.read_bytes()
     res = runner.invoke(_cli(), [command[0], str(ds), *command[1:]])
     assert res.exit_code == 2
@@ -172,7 +173,8 @@ def test_publish_scans_the_strings_of_every_shard(ds, monkeypatch):
     joined = "\n".join(problems)
     assert "data/rl/train-00000-of-00001.parquet: column reasoning contains something that looks like a token" in joined
     assert "credential pattern" in joined
-    assert "data/validation/validation-00000-of-00001.parquet: column degradations" in joined and "live secret" in joined
+    assert "data/validation/validation-00000-of-00001.parquet: column degradations" in joined
+    assert "live secret" in joined
     assert fake not in joined and live not in joined
     with pytest.raises(ValueError, match="not ready to publish"):
         pub.publish(ds, "me/robust", dry_run=True)
