@@ -65,6 +65,7 @@ OLD_CLI = {
     },
     "card": {
         "--license": None,
+        "--overwrite-card": False,  # added: replace a card edited outside its notes block (issue 14)
         "--pretty-name": None,
         "--repo-id": None,
         "<dataset>": None,

@@ -137,3 +137,15 @@ def test_the_eval_command_exit_status_says_whether_a_rerun_helps(tmp_path, monke
                               "--options", "list", "--levels", "clean"])
     assert res.exit_code == 1, res.output  # nothing answered, and nothing a re-run would change
     assert "no question was answered" in res.output
+
+
+def test_eval_compare_names_a_damaged_run_instead_of_crashing(tmp_path):
+    from factory.cli import app
+
+    out, pred = _first_run(tmp_path)
+    pred.write_bytes(pred.read_bytes() + b"null\n")
+    before = pred.read_bytes()
+    res = runner.invoke(app, ["eval-compare", str(out), "--out", str(tmp_path / "cmp")])
+    assert res.exit_code == 2, res.output
+    assert "predictions.jsonl line 7: a JSON null" in res.output and "robust-r1 eval" in res.output
+    assert pred.read_bytes() == before  # compare only reads

@@ -155,6 +155,24 @@ def add_command(app: typer.Typer, name: str, fn: Any, cls: type = Command) -> No
 # ---------------------------------------------------------------- helpers of several commands
 
 
+def output_lock(folder: Path, purpose: str, *, beside: bool = False):
+    """The one-writer lock of an output folder (``factory.lock.OutputLock``, named after the command
+    line). ``beside=True`` keeps the lock file next to the folder (``.NAME.robust-r1.lock``) for a
+    folder that is swapped or uploaded whole (an export, a trained model pushed to the Hub)."""
+    import sys
+
+    from factory.lock import LOCK_NAME, OutputLock
+    from factory.secrets import redact
+
+    folder = Path(folder)
+    command = redact(" ".join(["robust-r1", *sys.argv[1:]]))
+    if not beside:
+        return OutputLock(folder, purpose, command=command)
+    lock = OutputLock(folder.parent, purpose, command=command)
+    lock.path = folder.parent / f".{folder.name}{LOCK_NAME}"
+    return lock
+
+
 def split_values(values: list[str] | None) -> list[str] | None:
     """Repeated and comma-separated values of one option as one list (``None`` when empty)."""
     if not values:

@@ -112,9 +112,18 @@ def eval_compare_cmd(
     out: Path = typer.Option(Path("eval-compare"), "--out", help="Folder for comparison.md/.csv/.png."),
 ) -> None:
     """Compare several evaluation runs in one table and one accuracy-vs-intensity plot."""
+    from factory.errors import InputError
     from factory.lock import OutputLock
+    from trainers.eval.store import load_predictions
     from trainers.evaluate import compare
 
+    for run in runs:  # read-only check: a damaged run is one line, repaired by `robust-r1 eval` itself
+        problems = load_predictions(run / "predictions.jsonl", repair=False).problems
+        if problems:
+            raise InputError(
+                f"{run}: {problems[0]['error'].split('; moved to')[0]} ({len(problems)} bad line(s)); run the "
+                "same `robust-r1 eval` command on it again: it moves such lines out and asks their answers again."
+            )
     with OutputLock(out, "eval-compare"):
         res = compare(runs, out)
     typer.echo(res["table"])

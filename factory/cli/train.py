@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from .common import add_command
+from .common import add_command, output_lock
 
 
 def _settings(stage: str, preset: str, config: Path | None, sets: list[str] | None, **explicit):
@@ -78,9 +78,10 @@ def _train_command(stage: str):
         else:
             from trainers.grpo import train_grpo as train
         s = _settings(stage, preset, config, sets, model=model, max_steps=max_steps, backend=backend)
-        result = train(
-            RunConfig(dataset, str(output), s, limit=limit, resume=not no_resume, merge=merge, push_to_hub=push)
-        )
+        with output_lock(output, f"train {stage}", beside=True):  # beside: OUTPUT may be pushed whole
+            result = train(
+                RunConfig(dataset, str(output), s, limit=limit, resume=not no_resume, merge=merge, push_to_hub=push)
+            )
         _report(result)
 
     command.__doc__ = (
@@ -102,9 +103,11 @@ def infer_cmd(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Answer a question about an image and print the parsed chain (TYPE pairs, influence, ...)."""
+    from factory.sources import decode_image
     from trainers.infer import infer
 
-    res = infer(model, image, question, choices=choices or [], backend=backend, max_new_tokens=max_new_tokens)
+    pixels = decode_image(image)  # a clear error (and the one pixel limit) before the model loads
+    res = infer(model, pixels, question, choices=choices or [], backend=backend, max_new_tokens=max_new_tokens)
     if as_json:
         typer.echo(json.dumps(res.as_dict(), indent=2, ensure_ascii=False))
         return
