@@ -149,3 +149,11 @@ def test_eval_compare_names_a_damaged_run_instead_of_crashing(tmp_path):
     assert res.exit_code == 2, res.output
     assert "predictions.jsonl line 7: a JSON null" in res.output and "robust-r1 eval" in res.output
     assert pred.read_bytes() == before  # compare only reads
+
+
+def test_a_run_that_fails_before_writing_leaves_no_folder(tmp_path):
+    out = tmp_path / "run"
+    cfg = EvalConfig(model="scripted", benchmark=str(tmp_path / "no-such.parquet"), out=str(out))
+    with pytest.raises(ValueError):
+        evaluate(cfg, model=Counting(), progress=False)
+    assert not out.exists()

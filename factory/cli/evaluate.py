@@ -117,7 +117,9 @@ def eval_compare_cmd(
     from trainers.eval.store import load_predictions
     from trainers.evaluate import compare
 
-    for run in runs:  # read-only check: a damaged run is one line, repaired by `robust-r1 eval` itself
+    for run in runs:  # read-only checks, before anything is written: a damaged run is one line
+        if not (run / "run.json").is_file():
+            raise InputError(f"{run}: not an evaluation run (no run.json); pass a folder written by `robust-r1 eval`.")
         problems = load_predictions(run / "predictions.jsonl", repair=False).problems
         if problems:
             raise InputError(

@@ -199,9 +199,7 @@ class Runner:
         Questions whose row or image cannot be read, and answers that fail, are recorded in
         ``errors.jsonl`` and skipped; a re-run retries them. The run folder is locked meanwhile
         (``factory.lock``: a second run into it raises ``FolderBusy``)."""
-        from factory.lock import OutputLock
-
-        with OutputLock(self.out, "eval"):
+        with store.locked(self.out):
             return self._run()
 
     def _run(self) -> EvalRun:

@@ -17,18 +17,19 @@ editor or a careless merge left in it:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from factory.layout import atomic_write
 
-__all__ = ["REJECTED", "REQUIRED_FIELDS", "Loaded", "append_lines", "load_predictions", "row_problem"]
+__all__ = ["REJECTED", "REQUIRED_FIELDS", "Loaded", "append_lines", "load_predictions", "locked", "row_problem"]
 
 log = logging.getLogger("robust_r1.evaluate")
 
@@ -161,3 +162,23 @@ def append_lines(path: str | os.PathLike, lines: Sequence[str]) -> None:
         f.write(text)
         f.flush()
         os.fsync(f.fileno())
+
+
+@contextlib.contextmanager
+def locked(out: str | os.PathLike, purpose: str = "eval") -> Iterator[None]:
+    """Hold the run folder's lock (``factory.lock.OutputLock``: one run per folder). A folder the
+    lock had to create is removed again when the run fails before writing anything into it (a
+    benchmark that cannot be loaded leaves no empty folder behind)."""
+    from factory.lock import LOCK_NAME, OutputLock
+
+    folder = Path(out)
+    existed = folder.exists()
+    try:
+        with OutputLock(folder, purpose):
+            yield
+    except BaseException:
+        if not existed and [p.name for p in folder.iterdir()] == [LOCK_NAME]:
+            with contextlib.suppress(OSError):
+                (folder / LOCK_NAME).unlink()
+                folder.rmdir()
+        raise
