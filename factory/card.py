@@ -39,8 +39,8 @@ from factory.layout import (
     shard_files,
     shard_pattern,
 )
-from factory.report import PLOTS, fmt_number
 from factory.secrets import redact
+from factory.report import PLOTS, fmt_number
 
 log = logging.getLogger("robust_r1.card")
 

@@ -64,8 +64,7 @@ from factory.layout import (  # noqa: F401 - REQUIRED_COLUMNS re-exported
     read_manifest,
     shard_files,
 )
-from factory.lock import OutputLock
-from factory.secrets import SECRET_RE, find_secrets, redact  # noqa: F401 - re-exported (factory.publish.redact)
+from factory.secrets import SECRET_RE, redact  # noqa: F401 - re-exported (factory.publish.redact)
 
 log = logging.getLogger("robust_r1.publish")
 
@@ -218,6 +217,8 @@ def parquet_secrets(path: str | Path, extra: list[str | None] | None = None) -> 
     ``path``); image bytes are not text and are skipped."""
     import pyarrow.parquet as pq
 
+    from factory.secrets import find_secrets
+
     found: dict[str, set[str]] = {}
     pf = pq.ParquetFile(path)
     for batch in pf.iter_batches(batch_size=256):
@@ -229,6 +230,8 @@ def parquet_secrets(path: str | Path, extra: list[str | None] | None = None) -> 
 
 
 def _check_secrets(ds: Path, plan: list[tuple[str, int]], problems: list[str], card_text: str | None = None) -> None:
+    from factory.secrets import find_secrets
+
     fix = "remove it before publishing (rebuild, or fix the file)"
     for rel, size in plan:
         suffix = Path(rel).suffix.lower()
@@ -430,6 +433,8 @@ def publish(
         elif card_text is not None:
             files = [(p, len(card_text.encode("utf-8")) if p == CARD else n) for p, n in files]
         return PublishResult(repo_id, files, True, token_source=resolve_token(token)[1], private=private)
+    from factory.lock import OutputLock
+
     with OutputLock(ds, "publish"):
         if refresh_card:
             write_card(ds, **card_kw)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable
+from typing import Iterable
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 #: Environment variables always treated as secrets.
@@ -33,13 +33,9 @@ SECRET_RE = re.compile(
     r"|AKIA[0-9A-Z]{16}"
     r"|gh[pousr]_[A-Za-z0-9]{30,}"
     r"|xox[abprs]-[A-Za-z0-9\-]{10,}"
-    r"|(?i:bearer)\s+[A-Za-z0-9._\-]{20,})"
+    r"|(?i:bearer)\s+[A-Za-z0-9._\-]{20,}"
+    r"|(?i:api[_-]?key|token|secret|password)[\"']?\s*[=:]\s*[\"']?[A-Za-z0-9._\-]{16,})"
 )
-ASSIGNMENT_RE = re.compile(
-    r"(?i)\b(?P<key>api[_-]?key|access[_-]?token|auth[_-]?token|token|secret|password|passwd)"
-    r"(?P<sep>[\"']?\s*[=:]\s*[\"']?)(?P<value>[A-Za-z0-9._\-/+]{16,})"
-)
-"""A credential assigned in text: ``api_key=...``, ``"token": "..."``, ``password: ...`` (16+ characters)."""
 # user:password@ (or token@) in a URL's authority
 _URL_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<userinfo>[^/@\s]+)@")
 _KEY_PARAM = re.compile(r"(?i)^(api[_-]?key|key|token|access[_-]?token|secret|password|sig|signature)$")
@@ -61,7 +57,7 @@ def find_secrets(text: str, extra: Iterable[str | None] = ()) -> list[str]:
     kinds = []
     if any(s in text for s in live_secrets(extra)):
         kinds.append("live secret")
-    if SECRET_RE.search(text) or ASSIGNMENT_RE.search(text):
+    if SECRET_RE.search(text):
         kinds.append("credential pattern")
     if _URL_USERINFO.search(text):
         kinds.append("URL credentials")
@@ -73,7 +69,6 @@ def redact(text: str, *secrets: str | None) -> str:
     for s in live_secrets(secrets):
         text = text.replace(s, MASK)
     text = SECRET_RE.sub(MASK, text)
-    text = ASSIGNMENT_RE.sub(lambda m: m.group("key") + m.group("sep") + MASK, text)
     return _URL_USERINFO.sub(lambda m: m.group("scheme"), text)
 
 
