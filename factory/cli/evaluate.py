@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from .common import EXIT_INCOMPLETE, EXIT_NOTHING, add_command
+from .common import add_command
 
 
 def eval_cmd(
@@ -93,6 +93,8 @@ def eval_cmd(
             f"failures are listed in {run.out / 'errors.jsonl'} (rows that cannot be asked, unreadable images, failed "
             "answers); run the same command again to retry the failed answers."
         )
+    from .common import EXIT_INCOMPLETE, EXIT_NOTHING
+
     if _failed_answers(run.out):  # the next run retries them
         raise typer.Exit(EXIT_INCOMPLETE)
     if not run.summary.get("rows"):

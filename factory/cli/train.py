@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from .common import add_command, output_lock
+from .common import add_command
 
 
 def _settings(stage: str, preset: str, config: Path | None, sets: list[str] | None, **explicit):
@@ -77,6 +77,8 @@ def _train_command(stage: str):
             from trainers.sft import train_sft as train
         else:
             from trainers.grpo import train_grpo as train
+        from .common import output_lock
+
         s = _settings(stage, preset, config, sets, model=model, max_steps=max_steps, backend=backend)
         with output_lock(output, f"train {stage}", beside=True):  # beside: OUTPUT may be pushed whole
             result = train(
@@ -104,10 +106,11 @@ def infer_cmd(
 ) -> None:
     """Answer a question about an image and print the parsed chain (TYPE pairs, influence, ...)."""
     from factory.sources import decode_image
+
+    image = decode_image(image)  # a clear error (and the one pixel limit) before the model loads
     from trainers.infer import infer
 
-    pixels = decode_image(image)  # a clear error (and the one pixel limit) before the model loads
-    res = infer(model, pixels, question, choices=choices or [], backend=backend, max_new_tokens=max_new_tokens)
+    res = infer(model, image, question, choices=choices or [], backend=backend, max_new_tokens=max_new_tokens)
     if as_json:
         typer.echo(json.dumps(res.as_dict(), indent=2, ensure_ascii=False))
         return

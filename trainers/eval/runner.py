@@ -27,7 +27,6 @@ import numpy as np
 from factory.errors import ConfigError
 from factory.layout import atomic_write
 
-from . import store
 from .benchmarks import BadRow, Benchmark, load_benchmark
 from .config import RUN_KEYS, EvalConfig
 from .models import Generation, Model, as_model, open_model
@@ -160,6 +159,8 @@ class Runner:
         self.out.mkdir(parents=True, exist_ok=True)
         desc = bench.describe()
         desc.pop("rows", None)
+        from . import store
+
         loaded = store.load_predictions(self.predictions_path)  # unreadable lines moved out, recorded
         self.errors.extend(loaded.problems)
         self.done = loaded.done
@@ -199,6 +200,8 @@ class Runner:
         Questions whose row or image cannot be read, and answers that fail, are recorded in
         ``errors.jsonl`` and skipped; a re-run retries them. The run folder is locked meanwhile
         (``factory.lock``: a second run into it raises ``FolderBusy``)."""
+        from . import store
+
         with store.locked(self.out):
             return self._run()
 
@@ -321,6 +324,8 @@ class Runner:
                 self.errors.append(_error(s.id, level, "score", exc))
                 continue
             lines.append(json.dumps(row, ensure_ascii=False) + "\n")
+        from . import store
+
         store.append_lines(self.predictions_path, lines)  # whole synced lines, live secrets masked
         self.generated += len(lines)
         self._bar.update(len(asks))
