@@ -29,7 +29,10 @@ from typing import Any
 
 from factory.layout import atomic_write
 
-__all__ = ["REJECTED", "REQUIRED_FIELDS", "Loaded", "append_lines", "load_predictions", "locked", "row_problem"]
+__all__ = [
+    "REJECTED", "REQUIRED_FIELDS", "TYPED_FIELDS", "Loaded",
+    "append_lines", "load_predictions", "locked", "row_problem",
+]  # fmt: skip
 
 log = logging.getLogger("robust_r1.evaluate")
 
@@ -37,19 +40,23 @@ REJECTED = "predictions.rejected.jsonl"
 """Where unreadable lines of ``predictions.jsonl`` are moved (raw bytes, one per line)."""
 
 _NUMBER = (int, float)
+_NONE = type(None)
 REQUIRED_FIELDS: dict[str, tuple[type, ...]] = {
     "id": (str,),
     "level": _NUMBER,
     "output": (str,),
-    "correct": _NUMBER,
+    "correct": (*_NUMBER, _NONE),
+}
+"""The fields every prediction row has, whatever scored it, with their JSON types."""
+TYPED_FIELDS: dict[str, tuple[type, ...]] = {
     "has_type": (bool,),
     "types": (list,),
     "format_ok": (bool,),
-    "degradation": (str, type(None)),
-    "stage": (str, type(None)),
-    "recipe": (dict, type(None)),
+    "degradation": (str, _NONE),
+    "stage": (str, _NONE),
+    "recipe": (dict, _NONE),
 }
-"""The fields of a prediction row the runner and the reports read, with their JSON types."""
+"""Fields the answer matcher writes (another scorer may not): when present, of these types."""
 
 
 @dataclass
@@ -72,18 +79,21 @@ def row_problem(row: Any) -> str | None:
     if not isinstance(row, dict):
         kind = "null" if row is None else type(row).__name__
         return f"a JSON {kind}, not a prediction row (an object)"
-    for name, types in REQUIRED_FIELDS.items():
+    for name, types in (*REQUIRED_FIELDS.items(), *TYPED_FIELDS.items()):
         if name not in row:
-            return f"no field {name!r}"
+            if name in REQUIRED_FIELDS:
+                return f"no field {name!r}"
+            continue
         value = row[name]
         if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
-            return f"field {name!r} is {type(value).__name__}, not {' or '.join(t.__name__ for t in types)}"
+            names = " or ".join("null" if t is _NONE else t.__name__ for t in types)
+            return f"field {name!r} is {type(value).__name__}, not {names}"
     if not row["id"]:
         return "field 'id' is empty"
     level = float(row["level"])
     if not math.isfinite(level) or not 0.0 <= level <= 1.0:
         return f"field 'level' is {row['level']!r}, not an intensity in [0, 1]"
-    if not math.isfinite(float(row["correct"])):
+    if row["correct"] is not None and not math.isfinite(float(row["correct"])):
         return f"field 'correct' is {row['correct']!r}, not a finite score"
     return None
 
