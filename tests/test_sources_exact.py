@@ -138,3 +138,13 @@ def test_numpy_cells_are_read_like_lists():
     assert read_answer(np.int64(1), None, choices, empty, {"answer": "answer", "answer_text": "answer_text"}) == (
         "1", "b",
     )  # fmt: skip
+
+
+def test_an_image_url_is_named_unmangled(tmp_path):
+    path = tmp_path / "data.parquet"
+    pq.write_table(pa.table({"image": ["http://example.com/a.png"], "question": ["q?"], "answer": ["yes"]}), path)
+    (s,) = _samples(str(path))
+    with pytest.raises(ValueError) as err:
+        s.load_image()
+    assert "http://example.com/a.png is a URL" in str(err.value) and "download it first" in str(err.value)
+    assert "http:/example" not in str(err.value)

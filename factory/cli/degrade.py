@@ -339,12 +339,14 @@ def demo(
     from factory import degrade as dg
     from factory.build import demo as run_demo
     from factory.degrade.gallery import gallery as make_gallery
+    from factory.lock import OutputLock
     from factory.photos import photo
 
     dg.tune_allocator()
     summary = run_demo(out, seed=seed, workers=workers)
     grid = make_gallery(photo("astronaut"), dg.names(), seed=seed, title=f"astronaut: {len(dg.names())} degradations")
-    dg.save_image(grid, out / "gallery.png")
+    with OutputLock(out, "demo"):  # the build released it; the gallery is written under it too
+        dg.save_image(grid, out / "gallery.png")
     for line in summary.lines():
         typer.echo(line)
     typer.echo(f"gallery of every degradation at 0 / 0.23 / 0.45 / 0.9: {out / 'gallery.png'}")
