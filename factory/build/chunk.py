@@ -135,6 +135,9 @@ class ChunkWriter:
 
     def _credentials(self, row: dict) -> str | None:
         """A reason when a text column of ``row`` holds a live secret or a credential (never quoted)."""
+        texts = [v for v in (row.get(c) for c in TEXT_COLUMNS) if isinstance(v, str)]
+        if not find_secrets("\n".join(texts), [self.cfg.chain.api_key]):  # one scan per row; columns if found
+            return None
         for col in TEXT_COLUMNS:
             value = row.get(col)
             if isinstance(value, str) and (kinds := find_secrets(value, [self.cfg.chain.api_key])):
