@@ -8,10 +8,18 @@ how to load it, citations. :func:`read_card_header` reads the YAML header back.
 
 The build writes the card at its end; ``robust-r1 report``, ``robust-r1 card`` and
 ``robust-r1 publish`` refresh it (:mod:`factory.publish` validates and uploads).
+
+Hand-written text is never erased without a word. Text between ``<!-- robust-r1:notes -->`` and
+``<!-- /robust-r1:notes -->`` (the card's "Notes" section) is kept by every re-render. The card
+records a fingerprint of the rest (``<!-- robust-r1:card sha256=... -->``); a card edited outside
+the notes block, or a README.md robust-r1 did not write, is not overwritten: :func:`write_card`
+raises :class:`CardEdited`, saying to move the text into the notes block, or to replace the card
+on purpose (``overwrite=True``, ``robust-r1 card DIR --overwrite-card``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -41,6 +49,58 @@ DEFAULT_LICENSE = "cc-by-4.0"
 their own terms) and A-OKVQA's questions are Apache-2.0; CC BY 4.0 keeps the attribution both ask
 for. Choose another with ``license=`` / ``--license`` when your source differs."""
 TASK_CATEGORIES = ("visual-question-answering", "image-text-to-text")
+NOTES_BEGIN = "<!-- robust-r1:notes -->"
+NOTES_END = "<!-- /robust-r1:notes -->"
+"""The hand-written block of the card: what lies between these lines survives every re-render."""
+_NOTES_RE = re.compile(re.escape(NOTES_BEGIN) + r"(?P<notes>.*?)" + re.escape(NOTES_END), re.S)
+_FINGERPRINT_RE = re.compile(r"<!-- robust-r1:card sha256=(?P<sha>[0-9a-f]{64}) -->\n?")
+_HEADER_RE = re.compile(r"^---\r?\n.*?\r?\n---\r?\n", re.S)
+
+
+class CardEdited(ValueError):
+    """README.md holds text that a re-render would erase (edited outside the notes block, or not
+    written by robust-r1); the message says how to keep it or replace it on purpose."""
+
+
+def _canonical(text: str) -> str:
+    """The card without its notes and fingerprint, line endings and trailing spaces normalised."""
+    text = _FINGERPRINT_RE.sub("", text.replace("\r\n", "\n"))
+    text = _NOTES_RE.sub(NOTES_BEGIN + NOTES_END, text)
+    return "\n".join(line.rstrip() for line in text.split("\n")).strip()
+
+
+def _fingerprint(text: str) -> str:
+    return hashlib.sha256(_canonical(text).encode("utf-8")).hexdigest()
+
+
+def card_notes(text: str) -> str | None:
+    """The hand-written notes of a card's text (``None`` without a notes block)."""
+    m = _NOTES_RE.search(text)
+    return m.group("notes") if m else None
+
+
+def card_state(path: str | Path) -> str:
+    """``missing``, ``generated`` (as robust-r1 wrote it, notes aside) or ``edited`` (text outside
+    the notes block changed, or a README.md without robust-r1's fingerprint)."""
+    p = Path(path)
+    if not p.is_file():
+        return "missing"
+    text = p.read_text(encoding="utf-8", errors="replace")
+    m = _FINGERPRINT_RE.search(text)
+    return "generated" if m and m.group("sha") == _fingerprint(text) else "edited"
+
+
+def _finish_text(text: str, notes: str | None) -> str:
+    """The rendered card with the kept notes and its fingerprint (after the YAML header)."""
+    if notes is not None:
+        if _NOTES_RE.search(text):
+            text = _NOTES_RE.sub(lambda m: NOTES_BEGIN + notes + NOTES_END, text, count=1)
+        elif notes.strip():  # a template without the block: keep the notes at the end
+            text = text.rstrip("\n") + f"\n\n## Notes\n\n{NOTES_BEGIN}{notes}{NOTES_END}\n"
+    line = f"<!-- robust-r1:card sha256={_fingerprint(text)} -->\n"
+    m = _HEADER_RE.match(text)
+    at = m.end() if m else 0
+    return text[:at] + line + text[at:]
 
 
 def size_category(n: int) -> str:
@@ -157,7 +217,7 @@ def render_card(
     pretty_name: str | None = None,
     template_dir: str | Path | None = None,
 ) -> str:
-    """The card text (see :func:`write_card`)."""
+    """The card text (see :func:`write_card`), the current card's notes block kept. Writes nothing."""
     from jinja2 import FileSystemLoader, StrictUndefined, TemplateNotFound, UndefinedError
     from jinja2.sandbox import SandboxedEnvironment
 
@@ -235,13 +295,34 @@ def render_card(
     )
     env.filters["yaml_str"] = lambda v: json.dumps(str(v), ensure_ascii=False)
     try:
-        return env.get_template("dataset_card.md.j2").render(**context)
+        text = env.get_template("dataset_card.md.j2").render(**context)
     except TemplateNotFound:
         raise ValueError(f"dataset_card.md.j2 not found in {dirs + [str(prompts.path())]}.") from None
     except UndefinedError as exc:
         raise ValueError(
             f"dataset_card.md.j2: {exc}; the template uses a variable the card does not provide."
         ) from None
+    current = ds / CARD
+    notes = card_notes(current.read_text(encoding="utf-8", errors="replace")) if current.is_file() else None
+    return _finish_text(secrets_scrubbed(text), notes)
+
+
+def secrets_scrubbed(text: str) -> str:
+    """The card text with anything credential-looking masked (a last pass over the whole card)."""
+    return redact(text)
+
+
+def check_card_writable(dataset_dir: str | Path, *, overwrite: bool = False) -> None:
+    """Raise :class:`CardEdited` when re-rendering ``DIR/README.md`` would erase hand-written text."""
+    path = Path(dataset_dir) / CARD
+    if overwrite or card_state(path) != "edited":
+        return
+    raise CardEdited(
+        f"{path}: has text a re-render would erase (edited outside the notes block, or not written by "
+        f"robust-r1); it was left as it is. Move your text between the lines {NOTES_BEGIN} and {NOTES_END} "
+        "(kept by every re-render), or replace the card on purpose with `robust-r1 card DIR --overwrite-card` "
+        "(your edits are lost)."
+    )
 
 
 def write_card(
@@ -251,6 +332,7 @@ def write_card(
     license: str | None = None,
     pretty_name: str | None = None,
     template_dir: str | Path | None = None,
+    overwrite: bool = False,
 ) -> Path:
     """Render ``prompts/dataset_card.md.j2`` into ``DIR/README.md`` (atomically) and return its path.
 
@@ -259,7 +341,11 @@ def write_card(
     earlier. ``repo_id`` only fills the loading snippet (``USER/NAME`` when unknown).
     Statistics and plots are embedded when ``report/`` exists (``robust-r1 report``).
     ``template_dir`` is searched before the bundled ``prompts/`` folder.
+
+    The notes block of the current card is kept; a card edited elsewhere is not overwritten
+    (:class:`CardEdited`) unless ``overwrite``.
     """
     ds = Path(dataset_dir)
+    check_card_writable(ds, overwrite=overwrite)
     text = render_card(ds, repo_id=repo_id, license=license, pretty_name=pretty_name, template_dir=template_dir)
     return atomic_write(ds / CARD, text)

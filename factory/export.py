@@ -33,6 +33,7 @@ from typing import Any
 
 from factory.errors import ConfigError
 from factory.layout import CONFIGS, DATA, shard_files
+from factory.lock import LOCK_NAME, OutputLock
 
 MARKER = ".robust-r1-export.json"
 """Written into every export; an existing folder without it is never replaced."""
@@ -126,7 +127,9 @@ def export_reference(
     Returns ``{"train": n, "test": m}``. Everything is written to a hidden temporary sibling and
     renamed into place at the end, so an interrupted export leaves the previous one (or nothing),
     never a half-written folder; re-running is always safe. ``out_dir`` may be a previous export
-    (it is replaced) or a missing/empty folder; any other existing folder is refused.
+    (it is replaced) or a missing/empty folder; any other existing folder is refused. One export
+    into ``out_dir`` at a time: a second raises :class:`factory.lock.FolderBusy` (the lock file,
+    ``.<name>.robust-r1.lock``, lies beside ``out_dir`` because the folder itself is replaced).
     """
     ds = Path(dataset_dir)
     out = Path(out_dir)
@@ -147,6 +150,15 @@ def export_reference(
         raise ValueError(f"{out}: exists and is not a robust-r1 export; choose another folder or remove it.")
 
     out.parent.mkdir(parents=True, exist_ok=True)
+    lock = OutputLock(out.parent, "export")
+    lock.path = out.parent / f".{out.name}{LOCK_NAME}"  # beside OUT: OUT itself is swapped at the end
+    with lock:
+        return _export(ds, out, train_files, test_files, config, human, ds_abs)
+
+
+def _export(ds: Path, out: Path, train_files: list[Path], test_files: list[Path], config: str, human: str,
+            ds_abs: Path) -> dict[str, int]:
+    """:func:`export_reference` once ``out`` is locked."""
     for stale in out.parent.glob(f".{out.name}.export-*"):
         shutil.rmtree(stale, ignore_errors=True)
     tmp = out.parent / f".{out.name}.export-tmp-{os.getpid()}"

@@ -175,6 +175,15 @@ def features(keep_clean: bool = False):
     return Features({n: types[n] for n in names})
 
 
+# ---------------------------------------------------------------- images
+
+MAX_IMAGE_PIXELS = 89_478_485
+"""The largest image (width × height) that ``degrade``, ``build`` and ``eval`` decode: Pillow's own
+decompression-bomb threshold (1024 × 1024 × 1024 // 4 // 3, e.g. 9459 × 9459). A larger image is
+recorded as an error of its sample, read from its header alone (never decoded), and the batch goes
+on; downscale it to use it. ``factory.sources.decode_image`` enforces it."""
+
+
 # ---------------------------------------------------------------- error records
 
 ERROR_STAGES: tuple[str, ...] = ("load", "degrade", "chain", "write")
@@ -266,7 +275,8 @@ def atomic_path(path: str | os.PathLike, *, fsync: bool = True) -> Iterator[Path
 
     Whatever writes to the yielded path (pyarrow, matplotlib, PIL, ...) either produces the whole
     file at ``path`` or nothing: on an exception the temporary file is removed and ``path`` is
-    left as it was. ``fsync`` flushes the data to disk before the rename.
+    left as it was (an ``OSError`` without a file name, such as a full disk, is re-raised naming
+    ``path``). ``fsync`` flushes the data to disk before the rename.
     """
     path = Path(path)
     tmp = _tmp_sibling(path)
@@ -279,9 +289,12 @@ def atomic_path(path: str | os.PathLike, *, fsync: bool = True) -> Iterator[Path
             finally:
                 os.close(fd)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             tmp.unlink()
+        if isinstance(exc, OSError) and not exc.filename and exc.errno:
+            # name the file being written (a full disk, pyarrow's and PIL's errors carry no name)
+            raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
         raise
 
 

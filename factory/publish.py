@@ -17,7 +17,13 @@ the upload the remote ``data/`` and ``report/`` files that no longer exist local
 
 Secrets: the token comes from the ``token`` argument, else ``HF_TOKEN``, else the saved login
 (``hf auth login``); it is handed to ``huggingface_hub`` only and never printed, logged or
-written: error messages are scrubbed before they are raised or logged.
+written: error messages are scrubbed before they are raised or logged. :func:`validate` refuses a
+folder where anything that would be uploaded holds a live secret or a credential-shaped string:
+every text file, and every string of every parquet shard (``factory.secrets.find_secrets``).
+
+A dry run writes nothing (the card it would upload is rendered in memory and validated as such),
+and a real upload holds the folder's lock (``factory.lock``): no build or report writes into it
+meanwhile.
 """
 
 from __future__ import annotations
@@ -35,6 +41,9 @@ from typing import Any
 from factory.card import (  # noqa: F401 - re-exported (factory.publish.write_card, ...)
     DEFAULT_LICENSE,
     TASK_CATEGORIES,
+    CardEdited,
+    card_state,
+    check_card_writable,
     read_card_header,
     render_card,
     size_category,
@@ -144,20 +153,25 @@ def _check_shards(ds: Path, problems: list[str]) -> dict[str, int]:
     return found
 
 
-def _check_card(ds: Path, problems: list[str]) -> None:
+def _check_card(ds: Path, problems: list[str], card_text: str | None = None) -> None:
     import fnmatch
 
+    import yaml
+
     card = ds / CARD
-    if not card.is_file():
+    if card_text is None and not card.is_file():
         problems.append(
             "README.md (the dataset card) is missing; run `robust-r1 report DIR` or factory.card.write_card(DIR)."
         )
         return
+    text = card_text if card_text is not None else card.read_text(encoding="utf-8")
+    m = re.match(r"^---\r?\n(.*?)\r?\n---\r?\n", text, re.S)
     try:
-        header = read_card_header(card)
-    except ValueError as exc:
-        problems.append(str(exc))
+        header = yaml.safe_load(m.group(1)) if m else None
+    except yaml.YAMLError as exc:
+        problems.append(f"{card}: YAML header does not parse: {exc}")
         return
+    header = header if isinstance(header, dict) else None
     if not header:
         problems.append("README.md: no YAML header (--- ... ---); re-render it with write_card.")
         return
@@ -175,33 +189,83 @@ def _check_card(ds: Path, problems: list[str]) -> None:
             for pattern in [paths] if isinstance(paths, str) else paths or []:
                 if not any(fnmatch.fnmatch(f, pattern) for f in files):
                     problems.append(f"README.md: config `{name}` points at {pattern}, which matches no file.")
-    text = card.read_text(encoding="utf-8")
     for target in re.findall(r"!\[[^\]]*\]\(([^)\s]+)\)", text):
         if "://" not in target and not (ds / target).is_file():
             problems.append(f"README.md: links to {target}, which is missing; run `robust-r1 report DIR`.")
 
 
-def _check_secrets(ds: Path, plan: list[tuple[str, int]], problems: list[str]) -> None:
-    live = [os.environ.get(k) for k in ("HF_TOKEN", "OPENAI_API_KEY", "HUGGING_FACE_HUB_TOKEN")]
-    live = [s for s in live if s and len(s) >= 8]
+def _strings(array) -> list[str]:
+    """Every string inside an arrow array (through lists and structs); binary data is skipped."""
+    import pyarrow as pa
+
+    t = array.type
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return [v for v in array.to_pylist() if v]
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
+        return _strings(array.flatten())
+    if pa.types.is_struct(t):
+        return [v for i in range(t.num_fields) for v in _strings(array.field(i))]
+    if pa.types.is_dictionary(t):
+        return _strings(array.dictionary)
+    return []
+
+
+def parquet_secrets(path: str | Path, extra: list[str | None] | None = None) -> dict[str, list[str]]:
+    """``{column: kinds}`` of the columns of a parquet file holding a live secret or a
+    credential-shaped string (``factory.secrets.find_secrets``; the secret itself is never returned).
+    Every string is read, nested ones included (``choices``, ``degradations.params``, an image's
+    ``path``); image bytes are not text and are skipped."""
+    import pyarrow.parquet as pq
+
+    from factory.secrets import find_secrets
+
+    found: dict[str, set[str]] = {}
+    pf = pq.ParquetFile(path)
+    for batch in pf.iter_batches(batch_size=256):
+        for name, column in zip(batch.schema.names, batch.columns):
+            values = _strings(column)
+            if values and (kinds := find_secrets("\n".join(values), extra or [])):
+                found.setdefault(name, set()).update(kinds)
+    return {k: sorted(v) for k, v in found.items()}
+
+
+def _check_secrets(ds: Path, plan: list[tuple[str, int]], problems: list[str], card_text: str | None = None) -> None:
+    from factory.secrets import find_secrets
+
+    fix = "remove it before publishing (rebuild, or fix the file)"
     for rel, size in plan:
-        if Path(rel).suffix.lower() not in TEXT_SUFFIXES or size > 50_000_000:
+        suffix = Path(rel).suffix.lower()
+        try:
+            if suffix == ".parquet":
+                for column, kinds in parquet_secrets(ds / rel).items():
+                    problems.append(f"{rel}: column {column} contains something that looks like a token, key or "
+                                    f"password ({', '.join(kinds)}); {fix}.")
+                continue
+            if suffix not in TEXT_SUFFIXES or size > 50_000_000:
+                continue
+            if rel == CARD and card_text is not None:
+                text = card_text
+            else:
+                text = (ds / rel).read_text(encoding="utf-8", errors="replace")
+        except Exception as exc:  # noqa: BLE001 - an unreadable shard is reported by _check_shards
+            log.debug("secret scan of %s skipped: %s", rel, exc)
             continue
-        text = (ds / rel).read_text(encoding="utf-8", errors="replace")
-        if SECRET_RE.search(text) or any(s in text for s in live):
-            problems.append(
-                f"{rel}: contains something that looks like a token, key or password; remove it before publishing."
-            )
+        kinds = find_secrets(text)
+        if kinds:
+            problems.append(f"{rel}: contains something that looks like a token, key or password "
+                            f"({', '.join(kinds)}); {fix}.")
 
 
-def validate(dataset_dir: str | Path) -> list[str]:
+def validate(dataset_dir: str | Path, *, card_text: str | None = None) -> list[str]:
     """Problems that would make ``dataset_dir`` a bad Hub dataset; an empty list means ready.
 
     Checks: build.json; every shard readable, named ``<split>-NNNNN-of-NNNNN.parquet`` in one
     complete series, with the contract's columns, an Image ``image`` column and HF features in
     its metadata; row counts equal build.json's; the card present, its YAML parsing, with the
-    sft/rl configs pointing at existing files and its image links resolving; no secret-looking
-    string in any text file that would be uploaded.
+    sft/rl configs pointing at existing files and its image links resolving; no live secret or
+    credential-shaped string in any text file that would be uploaded nor in any string of any
+    parquet shard. ``card_text`` stands for ``README.md`` (the card a publish would write first).
+    Reads only: writes nothing.
     """
     ds = Path(dataset_dir)
     if not ds.is_dir():
@@ -219,8 +283,11 @@ def validate(dataset_dir: str | Path) -> list[str]:
         for cfg, n in manifest_counts(manifest).items():
             if found.get(cfg, 0) != n:
                 problems.append(f"data/{cfg}: {found.get(cfg, 0)} rows, but build.json says {n}.")
-    _check_card(ds, problems)
-    _check_secrets(ds, upload_plan(ds), problems)
+    _check_card(ds, problems, card_text)
+    plan = upload_plan(ds)
+    if card_text is not None and CARD not in {p for p, _ in plan}:
+        plan.append((CARD, len(card_text.encode("utf-8"))))
+    _check_secrets(ds, plan, problems, card_text)
     return problems
 
 
@@ -327,11 +394,18 @@ def publish(
     max_retries: int = 5,
     backoff: float = 2.0,
     sleep: Callable[[float], None] = time.sleep,
+    refresh_card: bool = False,
+    license: str | None = None,
+    pretty_name: str | None = None,
 ) -> PublishResult:
     """Validate ``dataset_dir``, create ``datasets/<repo_id>`` if needed and upload the folder.
 
-    ``dry_run`` validates and returns the upload plan without any API call (and without needing
-    a token). ``api`` defaults to ``huggingface_hub.HfApi(token=...)``; pass any object with the
+    ``refresh_card`` re-renders the card first (``license``, ``pretty_name``, ``repo_id`` in its
+    loading snippet; its notes block kept; a card edited elsewhere is refused with
+    :class:`factory.card.CardEdited`). ``dry_run`` validates and returns the upload plan without
+    any API call, without needing a token, and without writing anything (the card is rendered in
+    memory, and validated as the card that would be uploaded). ``api`` defaults to
+    ``huggingface_hub.HfApi(token=...)``; pass any object with the
     same ``create_repo``/``upload_large_folder``/``list_repo_files``/``delete_files`` methods
     (tests pass a recording stand-in). Transient failures (5xx, 408, 429, connection errors,
     timeouts) are retried ``max_retries`` times with exponential backoff (``backoff`` × 2^k s,
@@ -342,15 +416,41 @@ def publish(
     ds = Path(dataset_dir)
     if not re.fullmatch(r"[A-Za-z0-9][\w.\-]{0,95}/[A-Za-z0-9][\w.\-]{0,95}", repo_id or "") or ".." in repo_id:
         raise ValueError(f"--repo-id {repo_id!r}: expected USER/NAME (letters, digits, '-', '_', '.').")
-    problems = validate(ds)
-    if problems:
-        raise ValueError(f"{ds}: not ready to publish:\n- " + "\n- ".join(problems))
-    files = upload_plan(ds)
-    tok, source = resolve_token(token)
+    if not ds.is_dir():
+        raise ValueError(f"{ds}: no such folder; pass a dataset folder written by `robust-r1 build`.")
+    card_kw = {"repo_id": repo_id, "license": license, "pretty_name": pretty_name}
     if dry_run:
-        return PublishResult(repo_id, files, True, token_source=source, private=private)
-    if not tok:
-        raise ValueError(LOGIN_HELP)
+        card_text = None
+        if refresh_card:
+            check_card_writable(ds)
+            card_text = render_card(ds, **card_kw)
+        problems = validate(ds, card_text=card_text)
+        if problems:
+            raise ValueError(f"{ds}: not ready to publish:\n- " + "\n- ".join(problems))
+        files = upload_plan(ds)
+        if card_text is not None and CARD not in {p for p, _ in files}:
+            files = sorted([*files, (CARD, len(card_text.encode("utf-8")))])
+        elif card_text is not None:
+            files = [(p, len(card_text.encode("utf-8")) if p == CARD else n) for p, n in files]
+        return PublishResult(repo_id, files, True, token_source=resolve_token(token)[1], private=private)
+    from factory.lock import OutputLock
+
+    with OutputLock(ds, "publish"):
+        if refresh_card:
+            write_card(ds, **card_kw)
+        problems = validate(ds)
+        if problems:
+            raise ValueError(f"{ds}: not ready to publish:\n- " + "\n- ".join(problems))
+        tok, source = resolve_token(token)
+        if not tok:
+            raise ValueError(LOGIN_HELP)
+        return _upload(ds, repo_id, tok, source, api, private, max_retries, backoff, sleep)
+
+
+def _upload(ds: Path, repo_id: str, tok: str, source: str | None, api: Any, private: bool, max_retries: int,
+            backoff: float, sleep: Callable[[float], None]) -> PublishResult:
+    """The upload proper (validated folder, token found, folder locked)."""
+    files = upload_plan(ds)
     if api is None:
         from huggingface_hub import HfApi
 

@@ -24,9 +24,13 @@ Every source yields :class:`Sample` objects in a fixed order (the order of its r
 
 from __future__ import annotations
 
+import ast
 import io
 import json
+import math
+import os
 import re
+import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,8 +38,8 @@ from typing import Any
 
 import numpy as np
 
-from factory.errors import ConfigError
-from factory.layout import SPLITS
+from factory.errors import ConfigError, InputError
+from factory.layout import MAX_IMAGE_PIXELS, SPLITS
 
 AOKVQA_REPO = "HuggingFaceM4/A-OKVQA"
 AOKVQA_COLUMNS = ("image", "question_id", "question", "choices", "correct_choice_idx", "direct_answers")
@@ -46,6 +50,247 @@ TARGETS = ("id", "image", "question", "choices", "answer", "answer_text", "direc
 _SPLIT_ALIASES = {"val": "validation", "valid": "validation", "dev": "validation", "eval": "validation"}
 _TABULAR = {".parquet": "parquet", ".jsonl": "json", ".json": "json", ".csv": "csv"}
 _COLUMNS_HELP = "--columns image=COL,question=COL,choices=COL,answer=COL[,answer_text=COL,id=COL,direct_answers=COL]"
+_URL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
+
+
+# ---------------------------------------------------------------- decoding an image, with one pixel limit
+
+
+def decode_image(data: Any, name: str | None = None) -> np.ndarray:
+    """RGB uint8 pixels of encoded image bytes or an image file (EXIF orientation applied).
+
+    The one decoder of the factory's inputs (``degrade``, ``build``, ``chain``, ``eval``). Raises
+    :class:`~factory.errors.InputError` naming the image (``name``, else the path) and the fix: a
+    missing, empty or unreadable (permission denied) file, a URL (only local files and bytes are
+    read), not an image, an image larger than :data:`factory.layout.MAX_IMAGE_PIXELS` (checked
+    from the header, before anything is decoded: a decompression bomb costs nothing), truncated
+    or corrupt data.
+    """
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    from factory.degrade import to_rgb_uint8
+
+    fh = None
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        payload = bytes(data)
+        label = name or "image bytes"
+        if not payload:
+            raise InputError(f"{label}: image is empty (0 bytes); re-download or remove it.")
+        source: Any = io.BytesIO(payload)
+    elif isinstance(data, (str, os.PathLike)):
+        text = os.fspath(data)
+        label = name or text
+        if _URL_RE.match(text):
+            raise InputError(
+                f"{label}: {text} is a URL; images are read from local files or bytes only: download it first."
+            )
+        try:
+            if os.path.isdir(text):
+                raise InputError(f"{label}: is a folder, not an image file.")
+            if os.stat(text).st_size == 0:
+                raise InputError(f"{label}: file is empty (0 bytes); re-download or remove it.")
+            fh = source = open(text, "rb")  # noqa: SIM115 - closed below
+        except FileNotFoundError:
+            raise InputError(f"{label}: no such file.") from None
+        except PermissionError:
+            raise InputError(f"{label}: permission denied; make it readable (chmod a+r) or remove it.") from None
+    else:
+        raise InputError(f"{name or 'image'}: expected encoded bytes or a file path, got {type(data).__name__}.")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(source) as im:
+                w, h = im.size
+                if w * h > MAX_IMAGE_PIXELS:
+                    raise InputError(_too_large(label, f"{w}x{h} = {w * h:,} pixels"))
+                im.load()
+                return to_rgb_uint8(ImageOps.exif_transpose(im), name=label)
+    except InputError:
+        raise
+    except UnidentifiedImageError:
+        raise InputError(f"{label}: not an image Pillow can read; check the file type.") from None
+    except Image.DecompressionBombError as exc:  # over twice the limit: Pillow refuses it in open()
+        m = re.search(r"\((\d+) pixels\)", str(exc))
+        raise InputError(_too_large(label, f"{int(m.group(1)):,} pixels" if m else str(exc))) from None
+    except PermissionError:
+        raise InputError(f"{label}: permission denied; make it readable (chmod a+r) or remove it.") from None
+    except (OSError, SyntaxError, EOFError) as exc:  # truncated / corrupt data
+        raise InputError(f"{label}: unreadable image ({exc}); the file is truncated or corrupt.") from None
+    except ValueError as exc:
+        msg = str(exc)
+        raise InputError(msg if msg.startswith(label) else f"{label}: {msg}") from None
+    finally:
+        if fh is not None:
+            fh.close()
+
+
+def _too_large(label: str, size: str) -> str:
+    return (
+        f"{label}: image too large ({size}; the limit is {MAX_IMAGE_PIXELS:,} pixels, "
+        "factory.layout.MAX_IMAGE_PIXELS: a decompression bomb?); downscale it or remove it."
+    )
+
+
+# ---------------------------------------------------------------- reading cells exactly
+
+
+class CellError(InputError):
+    """A cell whose value cannot be read exactly: names the column, the value and the fix (the
+    source adds the row)."""
+
+    def __init__(self, column: str, value: Any, problem: str, fix: str | None = None):
+        self.column, self.value = column, value
+        shown = repr(value)
+        shown = shown if len(shown) <= 80 else shown[:77] + "..."
+        super().__init__(f"column {column!r}: {shown} {problem}" + (f"; {fix}" if fix else ""))
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return "a list"
+    if isinstance(value, Mapping):
+        return "a mapping"
+    return f"a {type(value).__name__}"
+
+
+def read_text(value: Any, column: str) -> str | None:
+    """A cell as text, exactly: ``None`` stays ``None``; UTF-8 bytes are decoded; an integer (or an
+    integral float, as pandas stores integers next to missing values) is written in digits, another
+    finite float by ``repr``. NaN, infinities, booleans, lists, mappings and bytes that are not
+    UTF-8 raise :class:`CellError`."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        try:
+            return bytes(value).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise CellError(column, bytes(value), f"is not UTF-8 text (byte {exc.start})",
+                            "re-encode the data as UTF-8") from None
+    if isinstance(value, (bool, np.bool_)):
+        raise CellError(column, value, "is a boolean, not text", "store it as text")
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        v = float(value)
+        if math.isnan(v):
+            raise CellError(column, value, "is NaN (a missing value?)", "fill the cell or drop the row")
+        if not math.isfinite(v):
+            raise CellError(column, value, "is infinite", "fill the cell with a real value or drop the row")
+        return str(int(v)) if v.is_integer() else repr(v)
+    raise CellError(column, value, f"is {_kind(value)}, not a single value",
+                    "map this target to a column holding one value per row")
+
+
+def read_choices(value: Any, column: str) -> tuple[list[str], bool]:
+    """The options of a cell and whether the cell was an explicit empty list. A list (or array)
+    of texts; text holding a JSON or Python list literal (``["a", "b"]``, as CSV files store
+    lists). Any other text, an empty or missing option, or another type raises :class:`CellError`."""
+    if value is None:
+        return [], False
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if isinstance(value, (str, bytes, bytearray)):
+        text = read_text(value, column) or ""
+        if not text.strip():
+            return [], False
+        parsed: Any = None
+        if text.lstrip().startswith(("[", "(")):
+            try:
+                parsed = json.loads(text)
+            except ValueError:
+                try:
+                    parsed = ast.literal_eval(text)
+                except (ValueError, SyntaxError, MemoryError, RecursionError):
+                    parsed = None
+        if not isinstance(parsed, (list, tuple)):
+            raise CellError(column, value, "is text, not a list of options",
+                            'map choices to a list column, or store the options as a list like ["a", "b"]')
+        value = parsed
+    if not isinstance(value, (list, tuple)):
+        raise CellError(column, value, f"is {_kind(value)}, not a list of options", "map choices to a list column")
+    out = []
+    for k, item in enumerate(value):
+        text = read_text(item, f"{column}[{k}]")
+        if text is None or not text.strip():
+            raise CellError(column, value, f"has an empty option (option {k})", "fill it or drop the row")
+        out.append(text)
+    return out, not out
+
+
+def _index(value: Any, column: str, n: int) -> int:
+    """An option index from a number or a digit string; out of range raises :class:`CellError`."""
+    if isinstance(value, (float, np.floating)):
+        v = float(value)
+        if math.isnan(v):
+            raise CellError(column, value, "is NaN (a missing label?)", "fill the label or drop the row")
+        if not v.is_integer():
+            raise CellError(column, value, "is not a whole number, so not an option index")
+        idx = int(v)
+    else:
+        idx = int(value)
+    if not 0 <= idx < n:
+        raise CellError(column, value, f"is out of range: the row has {n} choices (indices 0..{n - 1})",
+                        "check the label, or whether it counts from 1")
+    return idx
+
+
+def read_answer(
+    raw: Any, text: Any, choices: list[str], empty_choices: bool, columns: Mapping[str, str]
+) -> tuple[str, str]:
+    """``(answer, answer_text)`` of a row, read exactly (see docs/dataset.md, "Column mapping").
+
+    With choices: ``raw`` is an option index (an integer, an integral float, a digit string) or an
+    option's text, ``text`` an option's text; both, when given, must agree. Without choices it is
+    an open question: the answer is ``raw`` (else ``text``) as text. ``("", "")`` when both cells are
+    empty (an unlabelled row). Anything that cannot be read exactly raises :class:`CellError`."""
+    ca, ct = columns["answer"], columns["answer_text"]
+    for value, col in ((raw, ca), (text, ct)):
+        if isinstance(value, (list, tuple, np.ndarray, Mapping)):
+            raise CellError(col, value, f"is {_kind(value)}, not one answer",
+                            "map answer to a column of single answers (lists of accepted answers go to "
+                            "direct_answers)")
+        if isinstance(value, (bool, np.bool_)):
+            raise CellError(col, value, "is a boolean, not an answer", "store the answer as text or an option index")
+    words = read_text(text, ct)
+    if choices:
+        n = len(choices)
+        stripped = [c.strip() for c in choices]
+        idx: int | None = None
+        if raw is not None:
+            if isinstance(raw, (int, np.integer, float, np.floating)):
+                idx = _index(raw, ca, n)
+            else:
+                s = (read_text(raw, ca) or "").strip()
+                if re.fullmatch(r"[+-]?\d+", s):
+                    idx = _index(int(s), ca, n)
+                    if s in stripped and stripped.index(s) != idx:
+                        raise CellError(ca, raw, f"is both option index {idx} ({choices[idx]!r}) and the text of "
+                                        f"option {stripped.index(s)}", "map answer_text=COL to say which is meant")
+                elif s in stripped:
+                    idx = stripped.index(s)
+                else:
+                    raise CellError(ca, raw, f"is neither an option index (0..{n - 1}) nor one of the choices "
+                                    f"{choices!r:.120}")
+        if words is not None:
+            w = words.strip()
+            if w not in stripped:
+                raise CellError(ct, text, f"is not one of the choices {choices!r:.120}")
+            if idx is None:
+                idx = stripped.index(w)
+            elif stripped[idx] != w:
+                raise CellError(ct, text, f"disagrees with {ca!r}, which names option {idx} ({choices[idx]!r})")
+        if idx is None:
+            return "", ""
+        return str(idx), choices[idx]
+    if empty_choices and isinstance(raw, (int, np.integer, float, np.floating)):
+        raise CellError(ca, raw, "is an option index, but the row's choices are empty",
+                        "give the choices, or store an open question's answer as text")
+    answer = read_text(raw, ca)
+    if answer is None:
+        answer = words
+    if answer is None:
+        return "", ""
+    return answer, words if words is not None else answer
 
 
 @dataclass
@@ -67,13 +312,15 @@ class Sample:
     split: str = "train"
     direct_answers: list[str] = field(default_factory=list)
     """Free-form reference answers (A-OKVQA's ten annotator answers); empty when unknown."""
+    error: str | None = None
+    """Why the source row could not be read exactly (a cell naming its row, column and value, a
+    duplicate id); the build records it and skips the sample."""
 
     def load_image(self) -> np.ndarray:
-        """Decode the image to RGB uint8 (EXIF orientation applied); ``ValueError`` naming the
-        sample on any problem (empty, truncated, not an image, unsupported mode, missing file)."""
-        from PIL import Image, ImageOps, UnidentifiedImageError
-
-        from factory.degrade import load_image, to_rgb_uint8
+        """Decode the image to RGB uint8 (EXIF orientation applied; :func:`decode_image`, with the
+        one pixel limit); ``ValueError`` naming the sample on any problem (empty, truncated, not an
+        image, too large, unsupported mode, missing or unreadable file, a URL)."""
+        from factory.degrade import to_rgb_uint8
 
         img = self.image
         try:
@@ -81,28 +328,14 @@ class Sample:
                 img = img()
             if isinstance(img, Mapping):
                 img = img.get("bytes") or img.get("path")
-            if isinstance(img, memoryview):
-                img = img.tobytes()
-            if isinstance(img, (bytes, bytearray)):
-                if not img:
-                    raise ValueError("image is empty (0 bytes)")
-                with Image.open(io.BytesIO(img)) as im:
-                    im.load()
-                    return to_rgb_uint8(ImageOps.exif_transpose(im), name=self.id)
-            if isinstance(img, (str, Path)):
-                return load_image(img)
+            if isinstance(img, (bytes, bytearray, memoryview, str, os.PathLike)):
+                return decode_image(img, name=self.id if isinstance(img, (bytes, bytearray, memoryview)) else None)
             if img is None:
                 raise ValueError("the row has no image")
             return to_rgb_uint8(img, name=self.id)
-        except UnidentifiedImageError:
-            raise ValueError(f"{self.id}: not an image Pillow can read") from None
-        except Image.DecompressionBombError as exc:
-            raise ValueError(f"{self.id}: image too large ({exc})") from None
-        except (OSError, SyntaxError) as exc:  # truncated or corrupt data
-            raise ValueError(f"{self.id}: unreadable image ({exc}); the data is truncated or corrupt") from None
         except ValueError as exc:
             msg = str(exc)
-            raise ValueError(msg if msg.startswith(self.id) else f"{self.id}: {msg}") from None
+            raise InputError(msg if msg.startswith(self.id) else f"{self.id}: {msg}") from None
 
 
 def normalize_split(split: str) -> str:
@@ -336,25 +569,56 @@ def load_table(spec: str, split: str, *, config: str | None = None, data_files: 
 
 
 def _resolve_image(value: Any, base: Path | None) -> Any:
-    """An image cell → something :meth:`Sample.load_image` reads (relative paths resolved)."""
+    """An image cell → something :meth:`Sample.load_image` reads (relative paths resolved; a URL
+    is kept as it is, and refused with a clear message when the image is loaded)."""
     if isinstance(value, Mapping) and not value.get("bytes") and value.get("path"):
         value = value["path"]
-    if isinstance(value, str) and base is not None and not Path(value).is_absolute():
+    if isinstance(value, str) and base is not None and not _URL_RE.match(value) and not Path(value).is_absolute():
         return str(base / value)
     return value
 
 
-def _answers(value: Any) -> list[str]:
+def _answers(value: Any, column: str = "direct_answers") -> list[str]:
+    """Free-form answers of a cell: a list of texts, text holding a JSON list, or one text."""
     if value is None:
         return []
-    if isinstance(value, str):
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if isinstance(value, (str, bytes, bytearray)):
+        text = read_text(value, column) or ""
         try:
-            value = json.loads(value)
-        except json.JSONDecodeError:
-            return [value] if value else []
-        if isinstance(value, str):
-            return [value]
-    return [str(a) for a in value]
+            parsed = json.loads(text)
+        except ValueError:
+            return [text] if text else []
+        value = parsed if isinstance(parsed, list) else [text]
+    if not isinstance(value, (list, tuple)):
+        raise CellError(column, value, f"is {_kind(value)}, not a list of answers", "map it to a list column")
+    out = []
+    for k, a in enumerate(value):
+        t = read_text(a, f"{column}[{k}]")
+        if t is not None:
+            out.append(t)
+    return out
+
+
+class _IdCheck:
+    """Remembers the ids a source yielded; a repeated id is an error of the later row."""
+
+    def __init__(self) -> None:
+        self.first: dict[str, int] = {}
+
+    def problem(self, sample_id: str, row: int) -> str | None:
+        first = self.first.setdefault(sample_id, row)
+        if first == row:
+            return None
+        return (f"duplicate id {sample_id!r} (first at row {first}); only the first row is used: "
+                "map a unique id column with --columns id=COL")
+
+
+def _bad_row(spec: str, tag: str, row: int, split: str, exc: CellError, sample_id: str | None = None) -> Sample:
+    """The stand-in of a row that cannot be read exactly: recorded by the build, never written."""
+    return Sample(id=sample_id or f"{tag}:{row}", question="", choices=[], answer="", answer_text="", image=None,
+                  split=split, error=f"{spec} row {row}, {exc}")
 
 
 def _base_dir(spec: str) -> Path | None:
@@ -384,23 +648,34 @@ class AOKVQASource:
         return len(self.ds)
 
     def __iter__(self) -> Iterator[Sample]:
-        for row in self.ds:
-            choices = [str(c) for c in row["choices"] or []]
-            idx = row["correct_choice_idx"]
-            if idx is None or not 0 <= int(idx) < len(choices):
-                answer, text = "", ""
-            else:
-                answer, text = str(int(idx)), choices[int(idx)]
-            yield Sample(
-                id=f"aokvqa:{row['question_id']}",
-                question=str(row["question"]),
-                choices=choices,
-                answer=answer,
-                answer_text=text,
-                image=_resolve_image(row["image"], self._base),
-                split=self.split,
-                direct_answers=_answers(row.get("direct_answers")),
-            )
+        ids = _IdCheck()
+        columns = {"answer": "correct_choice_idx", "answer_text": "correct_choice_idx"}
+        for i, row in enumerate(self.ds):
+            sid = None
+            try:
+                qid = read_text(row["question_id"], "question_id")
+                sid = f"aokvqa:{i if qid is None else qid}"
+                choices, empty = read_choices(row["choices"], "choices")
+                answer, text = read_answer(row["correct_choice_idx"], None, choices, empty, columns)
+                sample = Sample(
+                    id=sid,
+                    question=read_text(row["question"], "question") or "",
+                    choices=choices,
+                    answer=answer,
+                    answer_text=text,
+                    image=_resolve_image(row["image"], self._base),
+                    split=self.split,
+                    direct_answers=_answers(row.get("direct_answers")),
+                )
+            except CellError as exc:
+                if sid is not None:
+                    ids.problem(sid, i)  # a later row with this id is still a duplicate
+                yield _bad_row(self.spec, "aokvqa", i, self.split, exc, sid)
+                continue
+            dup = ids.problem(sample.id, i)
+            if dup:
+                sample.error = f"{self.spec} row {i}: {dup}"
+            yield sample
 
     def describe(self) -> dict[str, Any]:
         return {"name": "aokvqa", "dataset": self.spec, "split": self.split}
@@ -466,35 +741,38 @@ class ColumnMappedSource:
         return len(self.ds)
 
     def __iter__(self) -> Iterator[Sample]:
+        """One :class:`Sample` per row, every cell read exactly (:func:`read_text`,
+        :func:`read_choices`, :func:`read_answer`). A row that cannot be (a NaN label, an index out
+        of range, options that are not a list, bytes that are not UTF-8, a repeated id, ...) yields
+        a sample whose ``error`` names the row, the column, the value and the fix."""
         c = self.columns
+        ids = _IdCheck()
         for i, row in enumerate(self.ds):
-            choices = [str(x) for x in (row.get(c["choices"]) or [])]
-            raw, text = row.get(c["answer"]), row.get(c["answer_text"])
-            if choices:
-                idx = -1
-                if isinstance(raw, (int, np.integer)) and not isinstance(raw, bool):
-                    idx = int(raw)
-                elif isinstance(raw, str) and raw.strip().lstrip("-").isdigit():
-                    idx = int(raw)
-                elif raw is not None and str(raw) in choices:
-                    idx = choices.index(str(raw))
-                elif text is not None and str(text) in choices:
-                    idx = choices.index(str(text))
-                answer, answer_text = (str(idx), choices[idx]) if 0 <= idx < len(choices) else ("", "")
-            else:
-                answer = "" if raw is None and text is None else str(raw if raw is not None else text)
-                answer_text = str(text) if text is not None else answer
-            sid = row.get(c["id"])
-            yield Sample(
-                id=f"{self._tag}:{i if sid is None else sid}",
-                question=str(row.get(c["question"]) or ""),
-                choices=choices,
-                answer=answer,
-                answer_text=answer_text,
-                image=_resolve_image(row.get(c["image"]), self._base),
-                split=self.split,
-                direct_answers=_answers(row.get(c["direct_answers"])),
-            )
+            sid = None
+            try:
+                raw_id = read_text(row.get(c["id"]), c["id"])
+                sid = f"{self._tag}:{i if raw_id is None else raw_id}"
+                choices, empty = read_choices(row.get(c["choices"]), c["choices"])
+                answer, answer_text = read_answer(row.get(c["answer"]), row.get(c["answer_text"]), choices, empty, c)
+                sample = Sample(
+                    id=sid,
+                    question=read_text(row.get(c["question"]), c["question"]) or "",
+                    choices=choices,
+                    answer=answer,
+                    answer_text=answer_text,
+                    image=_resolve_image(row.get(c["image"]), self._base),
+                    split=self.split,
+                    direct_answers=_answers(row.get(c["direct_answers"]), c["direct_answers"]),
+                )
+            except CellError as exc:
+                if sid is not None:
+                    ids.problem(sid, i)  # a later row with this id is still a duplicate
+                yield _bad_row(self.spec, self._tag, i, self.split, exc, sid)
+                continue
+            dup = ids.problem(sample.id, i)
+            if dup:
+                sample.error = f"{self.spec} row {i}: {dup}"
+            yield sample
 
     def describe(self) -> dict[str, Any]:
         return {"name": "mapped", "dataset": self.spec, "split": self.split, "columns": self.columns}

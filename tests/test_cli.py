@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from factory.cli import app
 from factory.cli.common import FIELD_FLAGS, add_command, flag_for
 from factory.errors import ConfigError, InputError, ServiceError
+from factory.lock import FolderBusy
 
 runner = CliRunner()
 
@@ -64,6 +65,7 @@ OLD_CLI = {
     },
     "card": {
         "--license": None,
+        "--overwrite-card": False,  # added: replace a card edited outside its notes block (issue 14)
         "--pretty-name": None,
         "--repo-id": None,
         "<dataset>": None,
@@ -256,14 +258,47 @@ def _app_raising(exc: BaseException) -> typer.Typer:
         (InputError("row 3: empty question."), "error: row 3: empty question."),
         (
             FileNotFoundError(2, "No such file or directory", "x.png"),
-            "error: [Errno 2] No such file or directory: 'x.png'",
+            "error: x.png: no such file or folder; check the path.",
         ),
         (ServiceError("upload refused (HTTP 403)"), "error: upload refused (HTTP 403)"),
+        (
+            OSError(28, "Error writing bytes to file. Detail: [errno 28] No space left on device", "ds/x.parquet"),
+            "error: ds/x.parquet: no space left on device; free space on that disk (or write to another one) and "
+            "run the same command again; finished work is kept.",
+        ),
+        (
+            PermissionError(13, "Permission denied", "ds/build.json"),
+            "error: ds/build.json: permission denied; check its permissions (ls -l, chmod, chown) or use another "
+            "path.",
+        ),
+        (OSError(30, "Read-only file system", "/ro/x"), "error: /ro/x: read-only file system; write to a folder on "
+         "a writable disk."),
+        (
+            FolderBusy(Path("ds"), {"command": "robust-r1 build --out ds", "pid": 7, "host": "h"}),
+            "error: ds is being written by robust-r1 build --out ds (pid 7 on h); wait for it to finish, or choose "
+            "another output folder.",
+        ),
     ],
 )
 def test_library_errors_become_one_error_line_and_exit_2(exc, line):
     res = runner.invoke(_app_raising(exc), ["work"])
     assert res.exit_code == 2 and res.output.strip() == line
+
+
+def test_a_nameless_os_error_names_the_commands_output_folder():
+    demo = typer.Typer()
+
+    def work(out: Path = typer.Option(..., "--out")) -> None:
+        raise OSError(28, "No space left on device")
+
+    add_command(demo, "work", work)
+    add_command(demo, "other", lambda: None)
+    res = runner.invoke(demo, ["work", "--out", "ds"])
+    assert res.exit_code == 2
+    assert res.output.strip() == (
+        "error: no space left on device while writing ds; free space on that disk (or write to another one) and "
+        "run the same command again; finished work is kept."
+    )
 
 
 def test_other_exceptions_are_not_swallowed():

@@ -356,8 +356,9 @@ def test_cli_publish_dry_run_prints_sizes_and_target(ds):
     assert res.exit_code == 0, res.output
     assert "datasets/me/robust" in res.output and "data/sft/train-00000-of-00001.parquet" in res.output
     assert ".build" not in res.output and "token: none found" in res.output
+    assert pub.read_card_header(ds / "README.md")["license"] != "apache-2.0"  # a dry run writes nothing
+    res = CliRunner().invoke(app, ["card", str(ds), "--repo-id", "me/robust", "--license", "apache-2.0"])
     assert pub.read_card_header(ds / "README.md")["license"] == "apache-2.0"
-    res = CliRunner().invoke(app, ["card", str(ds), "--repo-id", "me/robust"])
     assert res.exit_code == 0 and 'load_dataset("me/robust", "sft")' in (ds / "README.md").read_text()
     shutil.rmtree(ds / "data" / "rl")
     res = CliRunner().invoke(app, ["publish", str(ds), "--repo-id", "me/robust", "--dry-run"])

@@ -177,6 +177,15 @@ class BuildSummary:
     error_stages: dict[str, int] = field(default_factory=dict)
     report_seconds: float = 0.0
     """Time spent on report/ and the card."""
+    retry: int = 0
+    """Samples whose chain failed because the LLM service did (an outage, a wrong key): listed in
+    errors.jsonl with ``"retry": true`` and retried by the next run of the same build."""
+    retry_reason: str | None = None
+    """The reason of the first of them (redacted), e.g. the server's 401 message."""
+
+    @property
+    def rows(self) -> int:
+        return sum(self.counts.values())
 
     @property
     def card(self) -> Path:
@@ -201,6 +210,11 @@ class BuildSummary:
             f"time: {self.seconds:.1f} s: {self.processed} samples processed ({self.samples_per_s:.1f} samples/s)"
             + (f", report and card {self.report_seconds:.1f} s" if self.report_seconds else ""),
         ]
+        if self.retry:
+            out.append(
+                f"incomplete: {self.retry} sample(s) failed because the LLM service did ({self.retry_reason}); "
+                "fix the service (key, URL, server) and run the same command again to retry them."
+            )
         if self.card.exists():
             out.append(f"card: {self.card}")
         if self.report_dir.exists():

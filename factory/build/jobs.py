@@ -96,10 +96,14 @@ def process(job: Job) -> Result:
     from factory import degrade
 
     sample = job.sample
+    error = getattr(sample, "error", None)
+    if error:  # a row the source could not read exactly (names its row, column and value)
+        return Failure("load", f"{sample.id}: {error}")
     if not str(sample.question).strip():
         return Failure("load", f"{sample.id}: empty question")
     if not str(sample.answer).strip():
-        return Failure("load", f"{sample.id}: no answer label (an unlabelled split such as A-OKVQA test?)")
+        return Failure("load", f"{sample.id}: no answer label (the answer cell is empty: an unlabelled split such "
+                       "as A-OKVQA test?)")
     try:
         clean = sample.load_image()
     except ValueError as exc:

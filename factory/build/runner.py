@@ -28,6 +28,8 @@ from factory.layout import (
     shard_name,
     write_errors,
 )
+from factory.lock import OutputLock
+from factory.secrets import redact
 
 from .chunk import ChunkWriter
 from .config import BuildConfig, BuildSummary, api_command
@@ -61,7 +63,8 @@ def _mark_complete(d: Path, total: int, n_chunks: int) -> None:
 
 
 def _build_split(split, source, cfg: BuildConfig, state: Path, feats, submit, window: int, progress: bool) -> int:
-    """Process the unfinished chunks of one split; returns the number of samples processed."""
+    """Process the unfinished chunks of one split (a chunk marked ``retry`` by the last run is
+    unfinished); returns the number of samples processed."""
     from itertools import islice
 
     from tqdm import tqdm
@@ -114,6 +117,10 @@ def _build_split(split, source, cfg: BuildConfig, state: Path, feats, submit, wi
                     errors += len(errs)
                     bar.set_postfix(errors=errors, refresh=False)
                 writer = None
+    except BaseException:
+        if writer is not None:
+            writer.abort()  # frees the disk now (a re-run would delete the files anyway)
+        raise
     finally:
         bar.close()
     _mark_complete(d, total, n_chunks)
@@ -149,6 +156,31 @@ def _assemble(out: Path, state: Path) -> dict[str, int]:
     return totals
 
 
+def _scrub(value, secret: str | None):
+    """``value`` (JSON data) with every string redacted of secrets (:func:`factory.secrets.redact`)."""
+    if isinstance(value, str):
+        return redact(value, secret)
+    if isinstance(value, dict):
+        return {k: _scrub(v, secret) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_scrub(v, secret) for v in value]
+    return value
+
+
+def _preflight(chain) -> None:
+    """Construct the chain backend once before anything is written: a missing key or model, a
+    bad transport or cache folder is one clear error now, not a failure per sample."""
+    if not chain.uses_model:
+        return
+    from dataclasses import replace
+
+    from factory.chains.backends import run_sync
+    from factory.chains.writer import open_backend
+
+    backend = open_backend(replace(chain, cache_dir=None))  # creates nothing on disk
+    run_sync(backend.aclose())
+
+
 def _collect_errors(state: Path) -> list[dict]:
     errors: list[dict] = []
     for split in SPLIT_DIRS:
@@ -176,11 +208,14 @@ def _finish_report(out: Path) -> None:
     else:
         make_report(out)
     try:
-        from factory.card import write_card
+        from factory.card import CardEdited, write_card
     except ImportError as exc:
         log.warning("no dataset card written (%s)", exc)
     else:
-        write_card(out)
+        try:
+            write_card(out)
+        except CardEdited as exc:  # hand-written text is kept, and the user told
+            log.warning("dataset card not refreshed: %s", exc)
 
 
 def build(cfg: BuildConfig, *, progress: bool = True) -> BuildSummary:
@@ -188,9 +223,11 @@ def build(cfg: BuildConfig, *, progress: bool = True) -> BuildSummary:
 
     Order of the final steps: shards (hard links, atomic swap of ``data/``), ``errors.jsonl``,
     ``build.json``, then ``report/`` and the card ``README.md``.
-    """
-    import cv2
 
+    One writer per output folder: the folder is locked (``factory.lock.OutputLock``) and a second
+    build into it raises :class:`factory.lock.FolderBusy` naming the first. Samples whose chain
+    failed because the LLM service did are left for the next run (``BuildSummary.retry``).
+    """
     from factory.sources import normalize_split, open_source, source_splits
 
     cfg.validate()
@@ -204,7 +241,16 @@ def build(cfg: BuildConfig, *, progress: bool = True) -> BuildSummary:
     else:
         splits = cfg.splits
     sources = {split: open_source(cfg.source, split, cfg.columns) for split in splits}  # fail before writing
+    _preflight(cfg.chain)
     out = Path(cfg.out)
+    with OutputLock(out, "build", command=redact(cfg.command or api_command(cfg), cfg.chain.api_key)):
+        return _build_locked(cfg, sources, out, progress)
+
+
+def _build_locked(cfg: BuildConfig, sources: dict, out: Path, progress: bool) -> BuildSummary:
+    """:func:`build` once the output folder is locked."""
+    import cv2
+
     state = out / STATE
     state.mkdir(parents=True, exist_ok=True)
     key = state_key(cfg, source_key(next(iter(sources.values()))))
@@ -237,12 +283,13 @@ def build(cfg: BuildConfig, *, progress: bool = True) -> BuildSummary:
     counts = _assemble(out, state)
     errors = _collect_errors(state)
     write_errors(out / ERRORS, errors)
+    retry = [e for e in errors if e.get("retry")]
     source_info = {k: v for k, v in (described[0] if described else {}).items() if k != "split"}
     source_info["splits"] = [s for s in SPLIT_DIRS if (state / s / COMPLETE).exists()]
     manifest = {
         "version": _version(),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "command": cfg.command or api_command(cfg),
+        "command": cfg.command or api_command(cfg),  # credentials removed below, with the rest
         "source": source_info,
         "seed": cfg.seed,
         "backend": cfg.chain.backend_label,
@@ -256,9 +303,11 @@ def build(cfg: BuildConfig, *, progress: bool = True) -> BuildSummary:
         "counts": {**{c: {"train": counts[c]} for c in SPLIT_DIRS["train"]}, "validation": counts["validation"]},
         "errors": len(errors),
         "error_stages": {s: sum(e["stage"] == s for e in errors) for s in ERROR_STAGES},
+        "retry": len(retry),
         "features": feats.to_dict(),
     }
-    atomic_write(out / MANIFEST, json.dumps(manifest, indent=2, default=str) + "\n")
+    manifest = _scrub(json.loads(json.dumps(manifest, default=str)), cfg.chain.api_key)
+    atomic_write(out / MANIFEST, json.dumps(manifest, indent=2) + "\n")
     t_rows = time.perf_counter() - t0
     if cfg.report:
         _finish_report(out)
@@ -271,4 +320,6 @@ def build(cfg: BuildConfig, *, progress: bool = True) -> BuildSummary:
         samples_per_s=processed / t_rows if t_rows > 0 else 0.0,
         error_stages={k: v for k, v in manifest["error_stages"].items() if v},
         report_seconds=time.perf_counter() - t0 - t_rows,
+        retry=len(retry),
+        retry_reason=retry[0]["reason"] if retry else None,
     )

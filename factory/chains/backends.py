@@ -113,11 +113,31 @@ class Usage:
 
 
 class LLMError(ServiceError):
-    """A chat request failed for good (retries exhausted or a non-retryable error)."""
+    """A chat request failed for good (retries exhausted or a non-retryable error).
+
+    By default this is the *service's* failure (connection refused, 401/403, 5xx or 429 after the
+    retries, a malformed answer): no verdict on the sample, which the next run retries
+    (:class:`SampleDeferred`). ``final=True`` marks a refusal of this very request (a 400: the
+    request itself is bad), recorded as the sample's final reason."""
+
+    def __init__(self, message: str, *, final: bool = False) -> None:
+        super().__init__(message)
+        self.final = final
 
 
 class SampleFailed(Exception):
     """A backend cannot write this sample's chain; the message is the reason recorded for it."""
+
+
+class SampleDeferred(SampleFailed):
+    """The sample's chain could not be written because the service failed (an outage, a wrong key,
+    rate limits after every retry): not a verdict on the sample. Recorded with ``retry: true``;
+    the next run of the same build retries it."""
+
+
+class UnsafeReply(SampleFailed):
+    """A reply that must never be stored: it contains a live secret (a server echoing the API key).
+    It is discarded, never cached; the message never contains the secret."""
 
 
 # ---------------------------------------------------------------- the protocols

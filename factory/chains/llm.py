@@ -15,7 +15,13 @@ through the official ``openai.AsyncOpenAI`` client (imported lazily).
   re-run makes zero calls for work already done.
 * **Secrets**: the API key comes from ``OPENAI_API_KEY`` (or the ``api_key`` argument) and is
   only handed to the ``openai`` client: it is in no cache key, cache file, log line, repr or
-  error message.
+  error message. A reply that contains a live secret (a server echoing the key) is discarded, never
+  cached, and fails its request with :class:`~factory.chains.backends.UnsafeReply`; the server URL
+  is shown without credentials.
+* **Outages**: a request that fails for good because of the service (connection refused,
+  401/403/404, 5xx/429/timeouts after the retries, malformed answers) raises an ``LLMError`` that
+  is not ``final``: the build retries its sample on the next run. A 400 (this request is refused)
+  is ``final``.
 """
 
 from __future__ import annotations
@@ -35,8 +41,9 @@ from typing import Any
 from factory.degrade.image import image_data_url  # noqa: F401 - re-exported (factory.chains.llm.image_data_url)
 from factory.errors import ConfigError
 from factory.layout import atomic_write
+from factory.secrets import live_secrets, redact, redact_url
 
-from .backends import LLMError, Reply, Usage  # noqa: F401 - re-exported (factory.chains.llm.Reply, ...)
+from .backends import LLMError, Reply, UnsafeReply, Usage  # noqa: F401 - re-exported (factory.chains.llm.Reply, ...)
 
 log = logging.getLogger("robust_r1.chains")
 
@@ -137,7 +144,11 @@ class DiskCache:
         return self.get(key) is not None
 
     def put(self, key: str, value: dict[str, Any]) -> None:
-        """Write one entry now (atomically)."""
+        """Write one entry now (atomically); an entry holding a live secret is never written."""
+        text = value.get("text")
+        if isinstance(text, str) and any(s in text for s in live_secrets()):
+            log.warning("chain cache: an answer holding a live secret was not cached")
+            return
         p = self._path(key)
         sub = key[:2]
         if sub not in self._dirs:
@@ -202,7 +213,15 @@ class MalformedResponse(Exception):
 
 
 def _scrub(text: str, secret: str | None) -> str:
-    return text.replace(secret, "***") if secret and len(secret) >= 4 else text
+    """``text`` without the key, live secrets of the environment and credential-shaped strings."""
+    if secret and len(secret) >= 4:
+        text = text.replace(secret, "***")
+    return redact(text, secret)
+
+
+UNSAFE_REPLY = (
+    "the reply contains a live secret (does the server echo the API key?); it was discarded and not cached"
+)
 
 
 class ChatClient:
@@ -267,8 +286,14 @@ class ChatClient:
         self._fatal: str | None = None
         self._raw_content: bool | None = None
 
-    def __repr__(self) -> str:  # never show the key
-        return f"ChatClient(model={self.model!r}, base_url={self.base_url!r}, concurrency={self.concurrency})"
+    def __repr__(self) -> str:  # never show the key, nor credentials in the URL
+        url = redact_url(self.base_url)
+        return f"ChatClient(model={self.model!r}, base_url={url!r}, concurrency={self.concurrency})"
+
+    def _leaks(self, text: str) -> bool:
+        """Whether ``text`` holds the API key or another live secret of the environment."""
+        key = self._key if self._key != "not-needed" else None
+        return any(s in text for s in live_secrets([key]))
 
     # ------------------------------------------------------------------ client setup
 
@@ -383,7 +408,7 @@ class ChatClient:
         body = self.request_body(messages)
         blob = request_blob(body)
         key = DiskCache.key(blob)
-        if self.cache is not None and (hit := self.cache.get(key)) is not None:
+        if self.cache is not None and (hit := self.cache.get(key)) is not None and not self._leaks(hit["text"]):
             self.usage.cached += 1
             ct = (hit.get("usage") or {}).get("completion_tokens")
             return Reply(hit["text"], hit.get("finish_reason"), cached=True, completion_tokens=ct)
@@ -462,6 +487,9 @@ class ChatClient:
                         raise MalformedResponse("message content is not text")
                     text = text or ""
                     finish = choice.get("finish_reason")
+                    if self._leaks(text):  # never cached, never returned
+                        log.warning("chat request: %s", UNSAFE_REPLY)
+                        raise UnsafeReply(UNSAFE_REPLY)
                 except (
                     openai.RateLimitError,
                     openai.APITimeoutError,
@@ -482,7 +510,7 @@ class ChatClient:
                             self._fatal = f"{msg} ({FATAL_STATUS[code]}); stopped sending requests"
                             log.error("chain writer: %s", self._fatal)
                             raise LLMError(self._fatal) from None
-                        raise LLMError(msg) from None
+                        raise LLMError(msg, final=code == 400) from None
                 else:
                     usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
                     reported = usage.get("completion_tokens")

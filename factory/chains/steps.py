@@ -13,9 +13,18 @@ import asyncio
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .backends import ChatBackend, LLMError, SampleFailed, chat_messages, encode_images
+from .backends import ChatBackend, LLMError, SampleDeferred, SampleFailed, chat_messages, encode_images
 from .prompting import format_question, render_prompt
-from .validate import check_conclusion, check_length, check_text, clean_reply, length_bounds, words
+from .validate import (
+    DRAFT_FACTOR,
+    check_conclusion,
+    check_length,
+    check_text,
+    clean_reply,
+    field_limits,
+    length_bounds,
+    words,
+)
 
 STEPS = ("influence", "reasoning", "conclusion", "length_scaling")
 """The step templates, in order."""
@@ -80,8 +89,10 @@ class ChatChainBackend:
                 text += f"\n\nYour previous answer was rejected ({feedback}). Write it again and fix that."
             try:
                 reply = await self.client.complete(chat_messages(text, images, system=self.system))
-            except LLMError as exc:
-                raise SampleFailed(f"{template}: {exc}") from None
+            except LLMError as exc:  # the service failed: the next run retries, unless the request is at fault
+                raise (SampleFailed if exc.final else SampleDeferred)(f"{template}: {exc}") from None
+            except SampleFailed as exc:  # e.g. an unsafe reply (never stored)
+                raise type(exc)(f"{template}: {exc}") from None
             text = clean_reply(reply.text)
             feedback = check(text)
             if feedback is None and reply.finish_reason == "length":
@@ -114,14 +125,21 @@ class ChatChainBackend:
             "target_words": target,
         }
         both, degraded = await self._images(req)
-        infl = await self._step("influence", both, lambda t: check_text("influence", t), ctx)
+        limit = field_limits(cfg.length_max, cfg.length_tolerance)
+        infl = await self._step(
+            "influence", both, lambda t: check_text("influence", t, limit["influence"]), ctx
+        )
         draft = await self._step(
-            "reasoning", degraded, lambda t: check_text("reasoning", t), {**ctx, "influence": infl}
+            "reasoning",
+            degraded,
+            lambda t: check_text("reasoning", t, DRAFT_FACTOR * limit["reasoning"]),  # rescaled below if long
+            {**ctx, "influence": infl},
         )
         conclude = self._step(
             "conclusion",
             [],
-            lambda t: check_conclusion(t, req.answer_text, str(req.answer), req.choices),
+            lambda t: check_text("conclusion", t, limit["conclusion"])
+            or check_conclusion(t, req.answer_text, str(req.answer), req.choices),
             {**ctx, "influence": infl, "reasoning": draft},
         )
         if check_length(draft, target, cfg.length_tolerance) is None:

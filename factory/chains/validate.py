@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Sequence
+from collections.abc import Sequence
 
 from .format import has_tags
 
@@ -83,10 +83,58 @@ def _contains(haystack: str, needle: str) -> bool:
     return bool(needle) and re.search(rf"(?<!\w){re.escape(needle)}(?!\w)", haystack) is not None
 
 
-def check_text(field: str, text: str | None) -> str | None:
-    """Common checks: non-empty, no chain tags, no refusal boilerplate. Returns a reason or None."""
+MAX_CHARS_PER_WORD = 12
+"""A field may hold at most this many characters per allowed word (English averages ~6 with the
+space): a "word" of 100,000 characters is not text."""
+CONCLUSION_SHARE = 0.5
+"""The conclusion (one sentence) may be at most this share of the reasoning's ceiling."""
+INFLUENCE_FACTOR = 2
+"""The influence (a few sentences, about one per degradation, up to eight degradations) may be this
+many times the reasoning's ceiling (the offline template writes up to ~300 words for eight)."""
+DRAFT_FACTOR = 4
+"""A reasoning draft (before length scaling rewrites it) may be this many times the ceiling."""
+
+
+def field_limits(length_max: int, tolerance: float) -> dict[str, int]:
+    """The most words each generated field may hold, from the length-scaling targets.
+
+    The ceiling is the longest reasoning the length scaling accepts, ``floor(length_max × (1 +
+    tolerance))`` with ``length_max`` at least the default 200 (so 250 words with the defaults 200
+    and 25 %; a larger ``length_max`` raises every bound, a smaller one lowers none): ``reasoning``
+    may not exceed it, ``influence`` (a few sentences about up to eight degradations) twice it
+    (500), ``conclusion`` (one sentence) half of it (125). Characters are bounded too
+    (:data:`MAX_CHARS_PER_WORD` per word). Any backend's output is checked against these
+    (``factory.chains.writer``); a chat model is asked again when it exceeds them. (For a chat
+    model the reasoning must moreover lie within the tolerance of its own target.)"""
+    from .prompting import LENGTH
+
+    ceiling = max(1, length_bounds(max(int(length_max), LENGTH.hi), tolerance)[1])
+    return {
+        "influence": INFLUENCE_FACTOR * ceiling,
+        "reasoning": ceiling,
+        "conclusion": max(1, int(ceiling * CONCLUSION_SHARE)),
+    }
+
+
+def check_bounds(field: str, text: str, max_words: int) -> str | None:
+    """``None`` when ``text`` holds at most ``max_words`` words and ``max_words ×``
+    :data:`MAX_CHARS_PER_WORD` characters; else the reason (the text itself is never quoted)."""
+    max_chars = max_words * MAX_CHARS_PER_WORD
+    if len(text) > max_chars:
+        return f"{field}: {len(text):,} characters, over the limit of {max_chars:,} ({max_words} words)"
+    n = words(text)
+    if n > max_words:
+        return f"{field}: {n:,} words, over the limit of {max_words}"
+    return None
+
+
+def check_text(field: str, text: str | None, max_words: int | None = None) -> str | None:
+    """Common checks: non-empty, within ``max_words`` (:func:`check_bounds`), no chain tags, no
+    refusal boilerplate. Returns a reason or None."""
     if text is None or not text.strip():
         return f"{field}: empty"
+    if max_words is not None and (reason := check_bounds(field, text, max_words)):
+        return reason
     if has_tags(text) or _TAGLIKE.search(text):
         return f"{field}: contains chain tags"
     if REFUSAL.search(text):

@@ -31,9 +31,20 @@ from factory.degrade.recipes import Recipe
 from factory.errors import ConfigError
 
 from .answers import option_index
-from .backends import CHAT_SETTINGS, ChainBackend, SampleFailed, backend_names, find_backend, get_backend, run_sync
+from .backends import (
+    CHAT_SETTINGS,
+    ChainBackend,
+    LLMError,
+    SampleDeferred,
+    SampleFailed,
+    backend_names,
+    find_backend,
+    get_backend,
+    run_sync,
+)
 from .format import format_type, render_chain
 from .prompting import LENGTH, build_prompt, format_question, reload_prompts, target_words
+from .validate import check_bounds, field_limits
 
 log = logging.getLogger("robust_r1.chains")
 
@@ -208,6 +219,9 @@ class ChainResult:
     backend: str = ""
     reason: str | None = None
     """Why the sample failed (``ok`` is False)."""
+    retry: bool = False
+    """The failure was the service's (an outage, a wrong key, rate limits after every retry), not a
+    verdict on the sample: the next run retries it. False for a final reason (validation, bad input)."""
 
     def fields(self) -> dict[str, Any]:
         """The chain fields (what ``robust-r1 chain --json`` prints)."""
@@ -237,6 +251,11 @@ class BatchReport(list):
     def ok(self) -> list[ChainResult]:
         return [r for r in self if r.ok]
 
+    @property
+    def deferred(self) -> list[ChainResult]:
+        """Failures of the service, retried by the next run (``retry``)."""
+        return [r for r in self if not r.ok and r.retry]
+
 
 def _finish(req: ChainRequest, cfg: ChainConfig, infl: str, reas: str, concl: str, target: int) -> ChainResult:
     type_text = format_type(req.recipe.type_pairs())
@@ -255,6 +274,25 @@ def _finish(req: ChainRequest, cfg: ChainConfig, infl: str, reas: str, concl: st
         target_words=target,
         backend=cfg.backend_label,
     )
+
+
+def check_fields(cfg: ChainConfig, influence: str, reasoning: str, conclusion: str, secret: str | None = None) -> None:
+    """What every backend's fields must satisfy before they are written: the length bounds of
+    :func:`factory.chains.validate.field_limits` and no credential (a live secret of the
+    environment, ``secret``, or a credential-shaped string). Raises :class:`SampleFailed` with a
+    reason that never quotes the text."""
+    from factory.secrets import find_secrets
+
+    limits = field_limits(cfg.length_max, cfg.length_tolerance)
+    for name, text in (("influence", influence), ("reasoning", reasoning), ("conclusion", conclusion)):
+        if not isinstance(text, str):
+            raise SampleFailed(f"{name}: the backend returned {type(text).__name__}, not text")
+        reason = check_bounds(name, text, limits[name])
+        if reason:
+            raise SampleFailed(reason)
+        kinds = find_secrets(text, [secret])
+        if kinds:
+            raise SampleFailed(f"{name}: contains a credential ({', '.join(kinds)}); the chain is not written")
 
 
 def _check_request(req: ChainRequest) -> None:
@@ -295,8 +333,11 @@ async def awrite_chains(
     reload_prompts()  # a batch sees the templates as they are on disk now
     build_prompt("What is shown?", ["a cat", "a dog"], cfg.prompts_dir)  # a broken instruction.j2 fails here, once
 
-    def failed(req: ChainRequest, reason: str) -> ChainResult:
-        return ChainResult(sample_id=req.sample_id, ok=False, backend=cfg.backend_label, reason=reason)
+    def failed(req: ChainRequest, reason: str, retry: bool = False) -> ChainResult:
+        from factory.secrets import redact
+
+        reason = redact(reason, cfg.api_key)
+        return ChainResult(sample_id=req.sample_id, ok=False, backend=cfg.backend_label, reason=reason, retry=retry)
 
     backend = open_backend(cfg)
 
@@ -305,7 +346,12 @@ async def awrite_chains(
             _check_request(req)
             target = cfg.target(req.recipe.total_intensity)
             infl, reas, concl = await backend.write(req, target)
+            check_fields(cfg, infl, reas, concl, cfg.api_key)
             res = _finish(req, cfg, infl, reas, concl, target)
+        except SampleDeferred as exc:
+            res = failed(req, str(exc), retry=True)
+        except LLMError as exc:  # a backend that lets the service's error through
+            res = failed(req, str(exc), retry=not exc.final)
         except (SampleFailed, ValueError) as exc:
             res = failed(req, str(exc))
         except Exception as exc:  # noqa: BLE001 - one bad sample never kills the batch
@@ -336,8 +382,8 @@ async def awrite_chains(
         pin, pout = PRICES_PER_1K[cfg.model]
     report = BatchReport(results, usage.as_dict(), usage.cost(pin, pout))
     log.info(
-        "chains: %d ok, %d failed; %d requests (%d retries), %d cached; %d + %d tokens%s",
-        len(report.ok), len(report.failed), usage.requests, usage.retries, usage.cached,
+        "chains: %d ok, %d failed (%d to retry); %d requests (%d retries), %d cached; %d + %d tokens%s",
+        len(report.ok), len(report.failed), len(report.deferred), usage.requests, usage.retries, usage.cached,
         usage.prompt_tokens, usage.completion_tokens, "" if report.cost_usd is None else f"; ${report.cost_usd:.4f}",
     )
     return report

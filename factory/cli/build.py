@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from .common import LLM, add_command, chain_config, command_line, split_values
+from .common import EXIT_INCOMPLETE, EXIT_NOTHING, LLM, add_command, chain_config, command_line, split_values
 
 
 def build_command(
@@ -60,12 +60,14 @@ def build_command(
 ) -> None:
     """Build the dataset: source → recipe → degrade → chain → parquet shards (Hub layout).
 
-    Resumable: after a crash or kill, run the same command again and it continues.
+    Resumable: after a crash or kill, run the same command again and it continues. Exit status 3
+    when samples wait for the LLM service (an outage): run the same command again; 1 when no row
+    was produced.
     """
     from factory import degrade
     from factory.build import BuildConfig, build
     from factory.chains.backends import get_backend
-    from factory.layout import STATE
+    from factory.layout import ERRORS, STATE
 
     degrade.tune_allocator()
     if not get_backend(backend).uses_model:
@@ -92,6 +94,11 @@ def build_command(
     summary = build(cfg, progress=not quiet)
     for line in summary.lines():
         typer.echo(line)
+    if summary.retry:
+        raise typer.Exit(EXIT_INCOMPLETE)
+    if summary.rows == 0:
+        typer.echo(f"error: no row was produced; the reasons are in {out / ERRORS}.", err=True)
+        raise typer.Exit(EXIT_NOTHING)
 
 
 def register(app: typer.Typer) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 import typer
 
-from .common import LLM, Command, add_command, chain_config
+from .common import EXIT_INCOMPLETE, EXIT_NOTHING, LLM, Command, add_command, chain_config
 
 
 def _is_number(tok: str) -> bool:
@@ -98,10 +98,10 @@ def chain(
 
     The key of the openai backend is read from OPENAI_API_KEY (never printed).
     """
-    from factory import degrade
     from factory.chains.writer import request_from_image, write_chains
+    from factory.sources import decode_image
 
-    img = degrade.load_image(image)
+    img = decode_image(image)
     req = request_from_image(
         img, question=question, answer=answer, choices=_choices(choices), seed=seed, sample_id=f"chain:{image.name}"
     )
@@ -109,8 +109,9 @@ def chain(
     report = write_chains([req], cfg)
     res = report[0]
     if not res.ok:
-        typer.echo(f"error: {image}: chain failed: {res.reason}", err=True)
-        raise typer.Exit(1)
+        again = "; the LLM service failed: fix it and run the same command again" if res.retry else ""
+        typer.echo(f"error: {image}: chain failed: {res.reason}{again}", err=True)
+        raise typer.Exit(EXIT_INCOMPLETE if res.retry else EXIT_NOTHING)
     degs = req.recipe.degradation_records()
     for d in degs:
         d["params"] = json.loads(d["params"])

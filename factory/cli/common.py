@@ -6,12 +6,21 @@ library (numpy, the engine, ``openai``, ``datasets``) loads when a command runs.
 Errors: every command is registered with ``cls=Command``. A :class:`~factory.errors.ConfigError`
 is printed as ``error: --flag VALUE: message`` (its config field mapped to the flag that sets it
 through :data:`FIELD_FLAGS`, else through the command's own option of that name); a
-``ValueError`` (``InputError`` included), ``OSError`` or :class:`~factory.errors.ServiceError` as
-``error: message``; all exit with status 2. Commands themselves never catch these.
+``ValueError`` (``InputError`` included), :class:`~factory.errors.ServiceError` or
+:class:`~factory.lock.FolderBusy` as ``error: message``; an ``OSError`` as one line naming the file
+and the fix (:func:`os_error_message`: disk full, permission denied, read-only disk, missing file).
+All exit with :data:`EXIT_USAGE` (2). Commands themselves never catch these.
+
+Exit statuses (docs/bad-input.md has the table per command): :data:`EXIT_OK` (0) done,
+:data:`EXIT_NOTHING` (1) nothing useful was produced (every input failed, each recorded with its
+reason), :data:`EXIT_USAGE` (2) stopped by an error (settings, input, busy folder, disk, service),
+:data:`EXIT_INCOMPLETE` (3) finished, but samples that failed for a passing reason (an LLM outage)
+are left for the next run: run the same command again.
 """
 
 from __future__ import annotations
 
+import errno
 import shlex
 from pathlib import Path
 from typing import Any
@@ -21,8 +30,14 @@ from typer.core import TyperCommand
 
 from factory.errors import ConfigError, ServiceError
 
+EXIT_OK = 0
+"""The command did its work (samples that failed for good are recorded in ``errors.jsonl``)."""
+EXIT_NOTHING = 1
+"""Nothing useful was produced: every input failed (each recorded with its reason)."""
 EXIT_USAGE = 2
-"""Exit status of a command refused for its input or settings (as click's usage errors)."""
+"""Stopped by an error: settings, input, a busy folder, the disk, a service (as click's usage errors)."""
+EXIT_INCOMPLETE = 3
+"""Finished, but some samples failed for a passing reason (an LLM outage); re-run the same command."""
 
 FIELD_FLAGS: dict[str, str] = {
     # BuildConfig
@@ -63,11 +78,57 @@ def flag_for(field: str, ctx: Any = None) -> str:
     return field
 
 
+_OUTPUT_PARAMS = ("out", "output", "dataset")
+"""Parameters naming the folder a command writes: an OSError without a file name names it instead."""
+
+
+def _where(ctx: Any) -> str | None:
+    params = getattr(ctx, "params", None) or {}
+    for name in _OUTPUT_PARAMS:
+        if params.get(name):
+            return str(params[name])
+    return None
+
+
+def os_error_message(exc: OSError, where: str | None = None) -> str:
+    """One line for an ``OSError``: the file (else ``where``, the folder being written), what
+    happened and the fix. Disk full, permission denied, a read-only disk and a missing file are
+    named as such."""
+    path = exc.filename or None
+    code = exc.errno
+    detail = exc.strerror or str(exc)
+    if code in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)):
+        what = "no space left on device" if code == errno.ENOSPC else "disk quota exceeded"
+        fix = ("free space on that disk (or write to another one) and run the same command again; "
+               "finished work is kept")
+    elif isinstance(exc, PermissionError) or code in (errno.EACCES, errno.EPERM):
+        what, fix = "permission denied", "check its permissions (ls -l, chmod, chown) or use another path"
+    elif code == errno.EROFS:
+        what, fix = "read-only file system", "write to a folder on a writable disk"
+    elif isinstance(exc, FileNotFoundError):
+        what, fix = "no such file or folder", "check the path"
+    elif isinstance(exc, IsADirectoryError):
+        what, fix = "is a folder, not a file", "pass a file"
+    elif isinstance(exc, NotADirectoryError):
+        what, fix = "not a folder", "pass a folder"
+    else:
+        what, fix = detail, None
+    if path is None and where is not None:
+        head = f"{what} while writing {where}"
+    else:
+        head = f"{path}: {what}" if path else what
+    return head if fix is None else f"{head}; {fix}."
+
+
 def error_message(exc: BaseException, ctx: Any = None) -> str | None:
     """The one-line message for an error the CLI reports (``None``: not ours, let it raise)."""
+    from factory.lock import FolderBusy
+
     if isinstance(exc, ConfigError):
         return exc.for_flag(flag_for(exc.field, ctx))
-    if isinstance(exc, (ValueError, OSError, ServiceError)):
+    if isinstance(exc, OSError):
+        return os_error_message(exc, _where(ctx))
+    if isinstance(exc, (ValueError, ServiceError, FolderBusy)):
         return str(exc)
     return None
 
@@ -94,6 +155,24 @@ def add_command(app: typer.Typer, name: str, fn: Any, cls: type = Command) -> No
 # ---------------------------------------------------------------- helpers of several commands
 
 
+def output_lock(folder: Path, purpose: str, *, beside: bool = False):
+    """The one-writer lock of an output folder (``factory.lock.OutputLock``, named after the command
+    line). ``beside=True`` keeps the lock file next to the folder (``.NAME.robust-r1.lock``) for a
+    folder that is swapped or uploaded whole (an export, a trained model pushed to the Hub)."""
+    import sys
+
+    from factory.lock import LOCK_NAME, OutputLock
+    from factory.secrets import redact
+
+    folder = Path(folder)
+    command = redact(" ".join(["robust-r1", *sys.argv[1:]]))
+    if not beside:
+        return OutputLock(folder, purpose, command=command)
+    lock = OutputLock(folder.parent, purpose, command=command)
+    lock.path = folder.parent / f".{folder.name}{LOCK_NAME}"
+    return lock
+
+
 def split_values(values: list[str] | None) -> list[str] | None:
     """Repeated and comma-separated values of one option as one list (``None`` when empty)."""
     if not values:
@@ -104,7 +183,11 @@ def split_values(values: list[str] | None) -> list[str] | None:
 
 def command_line(ctx: Any, prog: str = "robust-r1") -> str:
     """The command as typed, rebuilt from the options given on the command line (normalised:
-    long option names, given options only, in declaration order; shell-quoted)."""
+    long option names, given options only, in declaration order; shell-quoted), without secrets:
+    credentials in a URL (``--base-url https://user:pass@host/v1?api_key=...``) and anything
+    credential-shaped are masked (``factory.secrets``): it is written into build.json and the card."""
+    from factory.secrets import redact, redact_url
+
     parts = [prog, ctx.info_name or "build"]
     for p in ctx.command.params:
         src = ctx.get_parameter_source(p.name)  # an enum of click's or typer's vendored click
@@ -119,8 +202,9 @@ def command_line(ctx: Any, prog: str = "robust-r1") -> str:
                 parts.append(max(p.secondary_opts, key=len))
             continue
         for v in value if isinstance(value, (list, tuple)) else [value]:
-            parts += [opt, shlex.quote(str(v))]
-    return " ".join(parts)
+            text = str(v)
+            parts += [opt, shlex.quote(redact_url(text) if "://" in text else text)]
+    return redact(" ".join(parts))
 
 
 # ---------------------------------------------------------------- the LLM option group

@@ -21,14 +21,20 @@ def report_command(
     card: bool = typer.Option(True, "--card/--no-card", help="Refresh the dataset card (README.md) afterwards."),
 ) -> None:
     """Statistics and plots of a dataset: report/*.png, stats.json, summary.md; refreshes the card."""
+    from factory.card import check_card_writable, write_card
     from factory.layout import MANIFEST, REPORT
+    from factory.lock import OutputLock
     from factory.report import fmt_number, make_report, summary_markdown
 
-    stats = make_report(dataset, out, gallery_size=gallery)
-    if card and out is None and (dataset / MANIFEST).is_file():
-        from factory.card import write_card
-
-        typer.echo(f"card: {write_card(dataset)}")
+    refresh = card and out is None and (dataset / MANIFEST).is_file()
+    if not dataset.is_dir():
+        raise ValueError(f"{dataset}: no such folder; pass a dataset folder written by `robust-r1 build`.")
+    with OutputLock(out or dataset, "report"):
+        if refresh:
+            check_card_writable(dataset)  # before anything is written
+        stats = make_report(dataset, out, gallery_size=gallery)
+        if refresh:
+            typer.echo(f"card: {write_card(dataset)}")
     target = out or dataset / REPORT
     typer.echo(summary_markdown(stats, images=False))
     rho = fmt_number(stats["spearman_length_vs_intensity"])
@@ -40,12 +46,21 @@ def card_command(
     repo_id: str | None = typer.Option(None, "--repo-id", help="USER/NAME for the loading snippet."),
     license: str | None = typer.Option(None, "--license", help=LICENSE_HELP),
     pretty_name: str | None = typer.Option(None, "--pretty-name"),
+    overwrite_card: bool = typer.Option(
+        False,
+        "--overwrite-card",
+        help="Replace a card edited outside its notes block (the edits are lost; the notes block is kept).",
+    ),
 ) -> None:
-    """(Re)write the dataset card README.md from build.json and report/."""
+    """(Re)write the dataset card README.md from build.json and report/ (its notes block is kept)."""
     from factory.card import write_card
+    from factory.lock import OutputLock
     from factory.publish import validate
 
-    path = write_card(dataset, repo_id=repo_id, license=license, pretty_name=pretty_name)
+    if not dataset.is_dir():
+        raise ValueError(f"{dataset}: no such folder; pass a dataset folder written by `robust-r1 build`.")
+    with OutputLock(dataset, "card"):
+        path = write_card(dataset, repo_id=repo_id, license=license, pretty_name=pretty_name, overwrite=overwrite_card)
     problems = validate(dataset)
     typer.echo(f"card: {path}")
     for p in problems:
@@ -61,14 +76,17 @@ def publish_command(
     pretty_name: str | None = typer.Option(None, "--pretty-name", help="Title of the card."),
     max_retries: int = typer.Option(5, "--max-retries", min=0, help="Retries of transient Hub errors."),
 ) -> None:
-    """Validate the folder and upload it to the Hub (token: HF_TOKEN or `hf auth login`)."""
-    from factory.card import write_card
+    """Validate the folder and upload it to the Hub (token: HF_TOKEN or `hf auth login`).
+
+    The card is re-rendered first (its notes block kept); --dry-run renders it in memory and writes
+    nothing at all."""
     from factory.layout import MANIFEST
     from factory.publish import publish
 
-    if (dataset / MANIFEST).is_file():
-        write_card(dataset, repo_id=repo_id, license=license, pretty_name=pretty_name)
-    res = publish(dataset, repo_id, private=private, dry_run=dry_run, max_retries=max_retries)
+    res = publish(
+        dataset, repo_id, private=private, dry_run=dry_run, max_retries=max_retries,
+        refresh_card=(dataset / MANIFEST).is_file(), license=license, pretty_name=pretty_name,
+    )  # fmt: skip
     for line in res.lines():
         typer.echo(line)
 

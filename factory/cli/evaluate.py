@@ -51,7 +51,10 @@ def eval_cmd(
     backend: str = typer.Option("auto", "--backend", help="auto, unsloth or hf (transformers models)."),
     name: str | None = typer.Option(None, "--name", help="Label of the run in tables and plots."),
 ) -> None:
-    """Robustness evaluation: accuracy, degradation perception and format at clean and degraded levels."""
+    """Robustness evaluation: accuracy, degradation perception and format at clean and degraded levels.
+
+    Resumable (re-run the same command). Exit status 3 when answers failed (the same command
+    retries them), else 1 when no question could be answered."""
     from trainers.evaluate import EvalConfig, evaluate
 
     cfg = EvalConfig(
@@ -89,6 +92,20 @@ def eval_cmd(
             f"failures are listed in {run.out / 'errors.jsonl'} (rows that cannot be asked, unreadable images, failed "
             "answers); run the same command again to retry the failed answers."
         )
+    from .common import EXIT_INCOMPLETE, EXIT_NOTHING
+
+    if _failed_answers(run.out):  # the next run retries them
+        raise typer.Exit(EXIT_INCOMPLETE)
+    if not run.summary.get("rows"):
+        typer.echo(f"error: no question was answered; the reasons are in {run.out / 'errors.jsonl'}.", err=True)
+        raise typer.Exit(EXIT_NOTHING)
+
+
+def _failed_answers(out: Path) -> int:
+    """Answers whose generation failed in the last run (retried by the next one)."""
+    from factory.layout import read_errors
+
+    return sum(1 for e in read_errors(out / "errors.jsonl") if e.get("stage") == "generate")
 
 
 def eval_compare_cmd(
@@ -96,9 +113,22 @@ def eval_compare_cmd(
     out: Path = typer.Option(Path("eval-compare"), "--out", help="Folder for comparison.md/.csv/.png."),
 ) -> None:
     """Compare several evaluation runs in one table and one accuracy-vs-intensity plot."""
+    from factory.errors import InputError
+    from factory.lock import OutputLock
+    from trainers.eval.store import load_predictions
     from trainers.evaluate import compare
 
-    res = compare(runs, out)
+    for run in runs:  # read-only checks, before anything is written: a damaged run is one line
+        if not (run / "run.json").is_file():
+            raise InputError(f"{run}: not an evaluation run (no run.json); pass a folder written by `robust-r1 eval`.")
+        problems = load_predictions(run / "predictions.jsonl", repair=False).problems
+        if problems:
+            raise InputError(
+                f"{run}: {problems[0]['error'].split('; moved to')[0]} ({len(problems)} bad line(s)); run the "
+                "same `robust-r1 eval` command on it again: it moves such lines out and asks their answers again."
+            )
+    with OutputLock(out, "eval-compare"):
+        res = compare(runs, out)
     typer.echo(res["table"])
     typer.echo(f"\nwritten: {out / 'comparison.md'}, {out / 'comparison.csv'}, {out / 'comparison.png'}")
 

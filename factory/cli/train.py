@@ -81,10 +81,13 @@ def _train_command(stage: str):
             from trainers.sft import train_sft as train
         else:
             from trainers.grpo import train_grpo as train
+        from .common import output_lock
+
         s = _settings(stage, preset, config, sets, model=model, max_steps=max_steps, backend=backend)
-        result = train(
-            RunConfig(dataset, str(output), s, limit=limit, resume=not no_resume, merge=merge, push_to_hub=push)
-        )
+        with output_lock(output, f"train {stage}", beside=True):  # beside: OUTPUT may be pushed whole
+            result = train(
+                RunConfig(dataset, str(output), s, limit=limit, resume=not no_resume, merge=merge, push_to_hub=push)
+            )
         _report(result)
 
     command.__doc__ = (
@@ -107,6 +110,9 @@ def infer_cmd(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Answer a question about an image and print the parsed chain (TYPE pairs, influence, ...)."""
+    from factory.sources import decode_image
+
+    image = decode_image(image)  # a clear error (and the one pixel limit) before the model loads
     from trainers.infer import infer
 
     res = infer(

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -31,7 +30,7 @@ from factory.layout import atomic_write
 from .benchmarks import BadRow, Benchmark, load_benchmark, resolve_scorer
 from .config import RUN_KEYS, EvalConfig
 from .models import Generation, Model, as_model, open_model
-from .reports import read_jsonl, summary_markdown, write_reports
+from .reports import summary_markdown, write_reports
 from .scoring import score_output
 
 __all__ = ["EvalRun", "Runner", "degraded_image", "eval_recipe", "evaluate", "make_prompt"]
@@ -169,7 +168,11 @@ class Runner:
         self.out.mkdir(parents=True, exist_ok=True)
         desc = bench.describe()
         desc.pop("rows", None)
-        self.done = {(r["id"], round(float(r["level"]), 2)) for r in read_jsonl(self.predictions_path, repair=True)}
+        from . import store
+
+        loaded = store.load_predictions(self.predictions_path)  # unreadable lines moved out, recorded
+        self.errors.extend(loaded.problems)
+        self.done = loaded.done
         if self.done:  # a folder without answers (e.g. a mistyped model name failed to load) is reused freely
             self._check_folder(desc)
         meta = {"config": cfg.to_dict(), "benchmark": desc, "label": cfg.label}
@@ -204,7 +207,14 @@ class Runner:
         """Ask every question at every level not done yet, then write the reports.
 
         Questions whose row or image cannot be read, and answers that fail, are recorded in
-        ``errors.jsonl`` and skipped; a re-run retries them."""
+        ``errors.jsonl`` and skipped; a re-run retries them. The run folder is locked meanwhile
+        (``factory.lock``: a second run into it raises ``FolderBusy``)."""
+        from . import store
+
+        with store.locked(self.out):
+            return self._run()
+
+    def _run(self) -> EvalRun:
         from tqdm.auto import tqdm
 
         t0 = time.perf_counter()
@@ -339,11 +349,9 @@ class Runner:
                 self.errors.append(_error(s.id, level, "score", exc))
                 continue
             lines.append(json.dumps(row, ensure_ascii=False) + "\n")
-        if lines:  # whole lines, flushed and synced: a kill leaves at most one torn line (cut off on resume)
-            with open(self.predictions_path, "a", encoding="utf-8") as f:
-                f.write("".join(lines))
-                f.flush()
-                os.fsync(f.fileno())
+        from . import store
+
+        store.append_lines(self.predictions_path, lines)  # whole synced lines, live secrets masked
         self.generated += len(lines)
         self._bar.update(len(asks))
 

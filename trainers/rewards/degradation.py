@@ -16,7 +16,7 @@ from factory.degrade.registry import canonical_name, normalize_name
 from factory.errors import ConfigError
 
 from .base import Reward
-from .inputs import as_list, completion_text, finite01, rows
+from .inputs import as_list, canonical_nonfinite, completion_text, finite01, rows
 
 __all__ = ["DEGRADATION_MODES", "MAX_TYPE_ITEMS", "degradation_reward", "degradation_score", "pair_term"]
 
@@ -160,8 +160,10 @@ def _predicted_types(text: str) -> list[tuple[str, float | None]] | None:
     """``(name, intensity)`` items of the completion's TYPE block; ``None`` without a (non-empty) block.
 
     Only the block's first :data:`MAX_TYPE_CHARS` characters are read (64 items fit many times),
-    and runs of name characters are cut (:func:`factory.chains.format.read_type`)."""
-    claims = read_type(text, max_chars=MAX_TYPE_CHARS, max_items=MAX_TYPE_ITEMS)
+    and runs of name characters are cut (:func:`factory.chains.format.read_type`). Every spelling of
+    a non-finite intensity (``inf``, ``-inf``, ``Infinity``, ``nan``, ``1e309``) is one case: the
+    type is named, the intensity unusable (:func:`~.inputs.canonical_nonfinite`)."""
+    claims = read_type(canonical_nonfinite(text), max_chars=MAX_TYPE_CHARS, max_items=MAX_TYPE_ITEMS)
     if claims is None:
         return None
     pairs = [(name, finite01(s)) for name, s in claims.pairs]
