@@ -69,9 +69,11 @@ class FolderBusy(RuntimeError):
 class OutputLock:
     """An exclusive, crash-safe lock on an output folder (see the module docstring)."""
 
-    def __init__(self, folder: str | os.PathLike, purpose: str, *, command: str | None = None) -> None:
+    def __init__(
+        self, folder: str | os.PathLike, purpose: str, *, command: str | None = None, name: str = LOCK_NAME
+    ) -> None:
         self.folder = Path(folder)
-        self.path = self.folder / LOCK_NAME
+        self.path = self.folder / name
         self.purpose = purpose
         self.command = command if command is not None else " ".join(Path(sys.argv[0]).name.split() + sys.argv[1:])
         self._fd: int | None = None

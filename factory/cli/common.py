@@ -168,9 +168,7 @@ def output_lock(folder: Path, purpose: str, *, beside: bool = False):
     command = redact(" ".join(["robust-r1", *sys.argv[1:]]))
     if not beside:
         return OutputLock(folder, purpose, command=command)
-    lock = OutputLock(folder.parent, purpose, command=command)
-    lock.path = folder.parent / f".{folder.name}{LOCK_NAME}"
-    return lock
+    return OutputLock(folder.parent, purpose, command=command, name=f".{folder.name}{LOCK_NAME}")
 
 
 def split_values(values: list[str] | None) -> list[str] | None:

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 from pathlib import Path
 
 import typer
@@ -84,7 +86,10 @@ def _train_command(stage: str):
         from .common import output_lock
 
         s = _settings(stage, preset, config, sets, model=model, max_steps=max_steps, backend=backend)
-        with output_lock(output, f"train {stage}", beside=True):  # beside: OUTPUT may be pushed whole
+        # beside: OUTPUT may be pushed whole; under `accelerate launch` the main process holds it for all
+        main = int(os.environ.get("RANK", "0") or 0) == 0
+        lock = output_lock(output, f"train {stage}", beside=True) if main else contextlib.nullcontext()
+        with lock:
             result = train(
                 RunConfig(dataset, str(output), s, limit=limit, resume=not no_resume, merge=merge, push_to_hub=push)
             )
