@@ -210,7 +210,7 @@ class SampleFailed(Exception):
 
 def _degradation_context(recipe: Recipe) -> list[dict[str, Any]]:
     return [
-        {"name": s.name, "stage": s.stage, "intensity": s.intensity, "description": get(s.name).description}
+        {"name": s.name, "stage": s.stage, "intensity": s.intensity, "description": get(s.name).describe(s.style)}
         for s in recipe.steps
     ]
 
