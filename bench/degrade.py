@@ -31,14 +31,17 @@ from factory.photos import photo  # noqa: E402
 LEVELS = (0.23, 0.45, 0.9)
 
 
-def _median_ms(fn, repeat: int) -> float:
+STAT = {"median": statistics.median, "min": min}
+
+
+def _median_ms(fn, repeat: int, stat: str = "median") -> float:
     fn()
     ts = []
     for _ in range(repeat):
         t0 = time.perf_counter()
         fn()
         ts.append(time.perf_counter() - t0)
-    return statistics.median(ts) * 1000.0
+    return STAT[stat](ts) * 1000.0
 
 
 def machine() -> str:
@@ -60,6 +63,8 @@ def main() -> None:
     ap.add_argument("--recipe-images", type=int, default=200)
     ap.add_argument("--no-tune-allocator", action="store_true", help="measure with glibc's default malloc settings")
     ap.add_argument("--skip-baseline", action="store_true", help="skip the slow cv2.pyrMeanShiftFiltering baseline")
+    ap.add_argument("--stat", choices=sorted(STAT), default="median",
+                    help="per-op statistic over the repeats (min: robust to other load on a shared machine)")
     ap.add_argument("--styles", default=",".join(degrade.RENDER_STYLES), help="comma-separated styles to time")
     ap.add_argument("--json", type=str, default=None, help="also write the results as JSON here")
     args = ap.parse_args()
@@ -75,7 +80,9 @@ def main() -> None:
     for style in styles:
         for d in degrade.catalogue():
             ms = [
-                _median_ms(lambda s=s, n=d.name, st=style: degrade.apply(img, n, s, seed=1, style=st), args.repeat)
+                _median_ms(
+                    lambda s=s, n=d.name, st=style: degrade.apply(img, n, s, seed=1, style=st), args.repeat, args.stat
+                )
                 for s in LEVELS
             ]
             rows.append({"name": d.name, "stage": d.stage, "style": style, "ms": ms})
@@ -104,7 +111,7 @@ def main() -> None:
         base_ms = (time.perf_counter() - t0) * 1000.0
 
     print(f"machine: {machine()}")
-    print(f"one core, 640x480, median of {args.repeat}; glibc allocator tuned: {tuned}")
+    print(f"one core, 640x480, {args.stat} of {args.repeat}; glibc allocator tuned: {tuned}")
     print()
     head = " | ".join(f"{st} ms @ {s}" for st in styles for s in LEVELS)
     print(f"| degradation | stage | {head} |")

@@ -155,7 +155,7 @@ def engine_render(style: str) -> Render:
 def markdown_table(results: Mapping[str, Mapping], ref: Mapping) -> str:
     """One row per degradation and level: reference | each style, the five statistics each."""
     styles = list(results)
-    head = "| degradation | s | stat | reference | " + " | ".join(styles) + " |"
+    head = "| degradation | s | stat | reference code | " + " | ".join(f"{st} style" for st in styles) + " |"
     lines = [head, "|---|---|---|---:|" + "---:|" * len(styles)]
     for n in ref:
         for lv in ref[n]:
@@ -176,7 +176,7 @@ def compact_table(results: Mapping[str, Mapping], ref: Mapping) -> str:
     def fmt(st: Mapping[str, float]) -> str:
         return " / ".join(f"{st[k]:.2f}" for k in STATS)
 
-    head = "| degradation | s | reference | " + " | ".join(styles) + " |"
+    head = "| degradation | s | reference code | " + " | ".join(f"{st} style" for st in styles) + " |"
     lines = [head, "|---|---|---|" + "---|" * len(styles)]
     for n in ref:
         for lv in ref[n]:
@@ -197,6 +197,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--reference", default=str(REFERENCE_JSON), help="the reference's figures (JSON)")
     ap.add_argument("--long", action="store_true", help="one row per statistic instead of one per cell")
     ap.add_argument("--json", default=None, help="also write our figures as JSON here")
+    ap.add_argument("--results", default=None, help="print the tables of an earlier --json run instead of measuring")
     args = ap.parse_args(argv)
 
     from factory import degrade
@@ -214,10 +215,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         }
     only = {degrade.get(n).name for n in args.only.split(",") if n.strip()}
     names = [n for n in degrade.names() if n in ref and (not only or n in only)]
-    frames = {p: frame(p) for p in photos}
     results = {}
-    for style in [s for s in args.styles.split(",") if s]:
-        results[style] = measure(engine_render(style), names, photos=photos, seeds=seeds, frames=frames)["mean"]
+    if args.results:
+        earlier = json.loads(Path(args.results).read_text())
+        photos, seeds, results = earlier["photos"], earlier["seeds"], earlier["styles"]
+    else:
+        frames = {p: frame(p) for p in photos}
+        for style in [s for s in args.styles.split(",") if s]:
+            results[style] = measure(engine_render(style), names, photos=photos, seeds=seeds, frames=frames)["mean"]
     ref = {n: ref[n] for n in names}
     print(f"photos: {', '.join(photos)} at {FRAME[0]}x{FRAME[1]}; seeds: {', '.join(map(str, seeds))}")
     print("tolerance: " + ", ".join(f"{k} ±{v:g}" for k, v in TOLERANCE.items()))

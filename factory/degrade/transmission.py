@@ -380,7 +380,9 @@ def mean_shift_reference(img: np.ndarray, s: float, p: dict, rng: np.random.Gene
     style="reference",
     params={
         "pitch": Curve.of(
-            lambda s: max(3.0, math.floor(20.0 / (s + 0.1))) / 480.0, "max(3, int(20 / (s + 0.1))) / 480", "× short"
+            lambda s: max(3.0, math.floor(20.0 / (s + 0.1))) / 480.0,
+            "max(3, int(20 / (s + 0.1))) / 480",
+            "× short side",
         ),
         "bar": Curve.of(lambda s: max(5.0, math.floor(7.0 * s)) / 480.0, "max(5, int(7 s)) / 480", "× short side"),
         "gain": Curve.of(lambda s: 1.0 - 0.99 * min(1.0, s / 0.05), "1 - 0.99 min(1, s / 0.05)", "× bar pixels"),
