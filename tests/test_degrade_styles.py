@@ -13,7 +13,7 @@ import pytest
 
 from factory import degrade
 from factory.chains import template as tpl
-from factory.chains.writer import _degradation_context
+from factory.chains.writer import _degradation_context, request_from_image
 from factory.degrade.gallery import gallery
 from factory.errors import ConfigError
 from factory.photos import photo
@@ -191,6 +191,17 @@ def test_chain_wording_follows_the_steps_style():
     assert "rectangle" in t_ref and "rectangle" not in t_phy
     assert _degradation_context(ref)[0]["description"] == degrade.get("watermark damage").describe("reference")
     assert _degradation_context(phy)[0]["description"] == degrade.get("watermark damage").describe("physical")
+
+
+def test_chain_requests_take_a_style():
+    img = _img("coffee")
+    for style in degrade.RENDER_STYLES:
+        req = request_from_image(img, question="What?", answer="0", choices=["x", "y"], seed=3, sample_id="s",
+                                 style=style)
+        assert {s.style for s in req.recipe.steps} == {style}
+        assert np.array_equal(req.degraded_image, degrade.render(img, req.recipe))
+    default = request_from_image(img, question="What?", answer="0", choices=["x", "y"], seed=3, sample_id="s")
+    assert default.recipe.style == degrade.DEFAULT_STYLE
 
 
 # ---------------------------------------------------------------- gallery

@@ -342,7 +342,7 @@ _REF_FLARE_RGB = np.array([235.0, 255.0, 255.0], np.float32)
             ),
         },
         hides="details and contrast under the light discs",
-        keeps="objects between the discs and the overall layout",
+        keeps="objects between the discs and the layout",
     ),
 )
 def lens_flare_reference(img: np.ndarray, s: float, p: dict, rng: np.random.Generator) -> np.ndarray:
@@ -447,8 +447,8 @@ _REF_DIRT_GRID = 160  # the dirt layer is blurred with sigma 30/480 of the short
                 "a heavily soiled lens turns the picture into a dim, grey, washed-out view",
             ),
         },
-        hides="colours, contrast and fine detail under the veil",
-        keeps="bright regions, large shapes and the overall layout",
+        hides="colours, contrast and detail under the veil",
+        keeps="bright regions, large shapes and the layout",
     ),
 )
 def dirty_lens_reference(img: np.ndarray, s: float, p: dict, rng: np.random.Generator) -> np.ndarray:

@@ -281,7 +281,7 @@ def dark_illumination_reference(img: np.ndarray, s: float, p: dict, rng: np.rand
             ),
         },
         hides="straight edges, exact shapes and positions",
-        keeps="colours, textures and roughly where the objects are",
+        keeps="colours, textures and rough object positions",
     ),
 )
 def atmospheric_turbulence_reference(img: np.ndarray, s: float, p: dict, rng: np.random.Generator) -> np.ndarray:
@@ -368,7 +368,7 @@ _REF_DISCS = 100
             ),
         },
         hides="edges, fine detail and the true brightness",
-        keeps="the broad colour layout and the largest shapes",
+        keeps="the broad colour layout and largest shapes",
     ),
 )
 def color_diffusion_reference(img: np.ndarray, s: float, p: dict, rng: np.random.Generator) -> np.ndarray:

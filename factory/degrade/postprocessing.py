@@ -306,7 +306,7 @@ _REF_TEXTS = ("X", "FAKE", "COPY", "VOID", "COPYRIGHT")
                 "scribbled lines and a big red painted word cover parts of the scene",
             ),
         },
-        hides="details under the lines and the painted text",
+        hides="details under the lines and painted text",
         keeps="most of the scene between the strokes",
     ),
 )
@@ -422,7 +422,7 @@ def _fill_holes(img: np.ndarray, hole: np.ndarray) -> np.ndarray:
             ),
         },
         hides="details inside the erased rectangles",
-        keeps="everything outside the patches and the overall layout",
+        keeps="everything outside the patches and the layout",
     ),
 )
 def watermark_damage_reference(img: np.ndarray, s: float, p: dict, rng: np.random.Generator) -> np.ndarray:

@@ -351,7 +351,7 @@ def block_exchange_reference(img: np.ndarray, s: float, p: dict, rng: np.random.
             ),
         },
         hides="texture, shading and small low-contrast details",
-        keeps="object outlines, strong edges and the main colour regions",
+        keeps="sharp outlines and the main colour regions",
     ),
 )
 def mean_shift_reference(img: np.ndarray, s: float, p: dict, rng: np.random.Generator) -> np.ndarray:
