@@ -12,18 +12,8 @@ import ast
 import sys
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("factory", "trainers")
-KNOWN_DEGRADE_CYCLE = {
-    "factory.degrade.registry",
-    "factory.degrade.acquisition",
-    "factory.degrade.transmission",
-    "factory.degrade.environment",
-    "factory.degrade.postprocessing",
-}
-"""The registry <-> stage-module cycle of the degradation engine (its own issue removes it)."""
 
 
 def modules(root: Path, packages: tuple[str, ...]) -> dict[str, Path]:
@@ -146,17 +136,8 @@ def test_the_checker_finds_direct_lazy_and_relative_cycles(tmp_path):
 def test_no_import_cycles_between_the_project_modules():
     graph = import_graph(ROOT, PACKAGES)
     assert len(graph) > 40 and graph["factory.card"] >= {"factory.layout", "factory.report"}
-    unexpected = [sorted(c) for c in cycles(graph) if not c <= KNOWN_DEGRADE_CYCLE]
-    assert unexpected == [], "import cycles: " + "; ".join(" <-> ".join(c) for c in unexpected)
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="factory.degrade.registry <-> its stage modules (_ensure_loaded); removed by the degrade issue, "
-    "then this test passes and the xfail marker must go",
-)
-def test_the_degradation_engine_has_no_import_cycle():
-    assert not [c for c in cycles(import_graph(ROOT, PACKAGES)) if c & KNOWN_DEGRADE_CYCLE]
+    found = [sorted(c) for c in cycles(graph)]
+    assert found == [], "import cycles: " + "; ".join(" <-> ".join(c) for c in found)
 
 
 def test_the_contract_and_the_errors_import_nothing_of_the_project():

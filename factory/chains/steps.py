@@ -35,7 +35,7 @@ def degradation_context(recipe: Any) -> list[dict[str, Any]]:
     from factory.degrade import get
 
     return [
-        {"name": s.name, "stage": s.stage, "intensity": s.intensity, "description": get(s.name).description}
+        {"name": s.name, "stage": s.stage, "intensity": s.intensity, "description": get(s.name).describe(s.style)}
         for s in recipe.steps
     ]
 

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from factory.degrade import DEFAULT_STYLE, get
 from factory.degrade.recipes import Recipe, Step, derive_seed
 
 from .backends import SampleFailed
@@ -50,256 +51,12 @@ class OpText:
     """Plural noun phrase: what stays usable."""
 
 
-OPS: dict[str, OpText] = {
-    "lens blur": OpText(
-        {
-            "low": (
-                "a slight defocus softens the finest edges",
-                "the optics are a little out of focus and crisp edges turn soft",
-            ),
-            "medium": (
-                "a clear defocus blurs edges and small texture",
-                "the out-of-focus optics smear fine texture into soft gradients",
-            ),
-            "high": (
-                "heavy defocus turns the frame into soft blobs of colour",
-                "the picture is so far out of focus that only broad forms remain",
-            ),
-        },
-        "small text, thin lines and fine texture", "large shapes, colours and the overall layout",
-    ),
-    "lens flare": OpText(
-        {
-            "low": (
-                "a faint glow of stray light lifts part of the frame",
-                "a weak flare adds a soft halo near the light source",
-            ),
-            "medium": (
-                "stray light washes a bright haze and ghost discs over part of the frame",
-                "a flare adds glowing halos that lower the contrast around the light",
-            ),
-            "high": (
-                "a strong flare floods part of the frame with glare and ghost discs",
-                "intense stray light bleaches a large region into glowing haze",
-            ),
-        },
-        "details and contrast inside the glare", "objects away from the bright region",
-    ),
-    "motion blur": OpText(
-        {
-            "low": (
-                "slight motion during the exposure drags edges into short streaks",
-                "a small camera shake doubles the finest edges",
-            ),
-            "medium": (
-                "camera motion smears every edge into visible streaks",
-                "motion during the exposure blurs the picture along one direction",
-            ),
-            "high": (
-                "strong motion drags the whole picture into long streaks",
-                "heavy camera shake smears objects far along the motion",
-            ),
-        },
-        "edges across the motion, small parts and any text", "overall layout, large objects and their colours",
-    ),
-    "dirty lens": OpText(
-        {
-            "low": (
-                "a few faint smudges veil small patches of the picture",
-                "light dust on the lens adds a thin haze in places",
-            ),
-            "medium": (
-                "smudges on the lens cover patches of the picture with a milky haze",
-                "dirt on the front element blurs and brightens several regions",
-            ),
-            "high": (
-                "thick smudges veil large parts of the picture in haze",
-                "a heavily soiled lens washes out and blurs much of the frame",
-            ),
-        },
-        "details and contrast under the smudges", "regions between the smudges and large shapes",
-    ),
-    "hsv saturation": OpText(
-        {
-            "low": (
-                "the colour saturation is slightly off",
-                "colour processing shifts how vivid the colours look a little",
-            ),
-            "medium": (
-                "the colours are clearly washed out or pushed to garish",
-                "wrong colour processing distorts how vivid the colours are",
-            ),
-            "high": (
-                "the colours are drained almost to grey or pushed to extreme vividness",
-                "colour processing has badly distorted the saturation",
-            ),
-        },
-        "true colours and subtle colour differences", "shapes, edges, brightness and layout",
-    ),
-    "jpeg compression": OpText(
-        {
-            "low": (
-                "mild JPEG compression leaves faint ringing around edges",
-                "light compression slightly smooths the finest texture",
-            ),
-            "medium": (
-                "JPEG compression adds 8×8 blocks and ringing around edges",
-                "lossy compression removes fine texture and leaves blocky artefacts",
-            ),
-            "high": (
-                "heavy JPEG compression breaks the picture into coarse blocks",
-                "extreme compression wipes out texture and bands smooth areas into blocks",
-            ),
-        },
-        "fine texture, small text and smooth gradients", "coarse shapes, main objects and their colours",
-    ),
-    "block exchange": OpText(
-        {
-            "low": (
-                "a few square blocks of the picture are swapped around",
-                "a handful of blocks are moved to the wrong places",
-            ),
-            "medium": (
-                "many square blocks are swapped, cutting objects apart",
-                "transmission errors move a good share of the blocks to wrong positions",
-            ),
-            "high": (
-                "most of the picture is shuffled into misplaced blocks",
-                "block errors scramble large parts of the layout",
-            ),
-        },
-        "object continuity and positions", "contents of the intact blocks",
-    ),
-    "mean shift": OpText(
-        {
-            "low": (
-                "mean-shift filtering flattens some texture into smooth patches",
-                "slight colour flattening merges similar neighbouring tones",
-            ),
-            "medium": (
-                "regions collapse into flat, shifted colour patches",
-                "mean-shift filtering turns texture into uniform colour areas",
-            ),
-            "high": (
-                "the picture is reduced to large flat patches of shifted colour",
-                "strong flattening erases texture and shading almost entirely",
-            ),
-        },
-        "texture, shading and exact colours", "object outlines and the main colour regions",
-    ),
-    "scan lines": OpText(
-        {
-            "low": (
-                "faint horizontal scan lines run across the picture",
-                "a few thin dark lines and small tears cross the frame",
-            ),
-            "medium": (
-                "dark scan lines and sideways-torn bands run across the picture",
-                "analogue transmission adds horizontal lines and shifted bands",
-            ),
-            "high": (
-                "dense dark lines and badly torn bands cut through the picture",
-                "heavy scan-line damage slices the frame into shifted strips",
-            ),
-        },
-        "thin horizontal details and the edges at the tears", "objects between the lines and the overall scene",
-    ),
-    "dark illumination": OpText(
-        {
-            "low": ("the scene is slightly underexposed", "the light is a little dim and the shadows are deeper"),
-            "medium": (
-                "the scene is clearly underexposed and the shadows are crushed",
-                "low light darkens the picture and hides the shadow regions",
-            ),
-            "high": (
-                "the scene is very dark and most of it sinks into black",
-                "severe underexposure leaves only the brightest parts visible",
-            ),
-        },
-        "shadow details and dark colours", "bright regions and strong outlines",
-    ),
-    "atmospheric turbulence": OpText(
-        {
-            "low": ("a slight heat shimmer bends straight lines", "weak turbulence adds a faint wobble to edges"),
-            "medium": (
-                "heat shimmer warps the picture and wobbles straight lines",
-                "turbulence bends and slightly blurs the scene",
-            ),
-            "high": (
-                "strong turbulence distorts shapes and smears the whole scene",
-                "heavy heat shimmer warps objects out of their true shape",
-            ),
-        },
-        "straight edges, fine geometry and small details", "objects with their rough shapes and colours",
-    ),
-    "gaussian noise": OpText(
-        {
-            "low": ("light sensor noise adds a fine grain", "a faint speckle covers the picture"),
-            "medium": ("visible grain speckles every region", "sensor noise covers the picture with coloured speckle"),
-            "high": (
-                "heavy noise buries the picture under dense speckle",
-                "strong grain overwhelms the faint structure of the scene",
-            ),
-        },
-        "fine texture and faint detail", "large objects, strong edges and the main colours",
-    ),
-    "color diffusion": OpText(
-        {
-            "low": ("colours bleed slightly across edges", "a little chroma spills past object borders"),
-            "medium": (
-                "colours bleed across edges and drift off their objects",
-                "chroma spreads well beyond the objects it belongs to",
-            ),
-            "high": (
-                "colours smear far from their objects and mix together",
-                "strong colour bleeding detaches colours from their objects",
-            ),
-        },
-        "links between colours and their objects", "brightness structure, shapes and layout",
-    ),
-    "sharpness change": OpText(
-        {
-            "low": ("mild over-sharpening adds thin halos along edges", "slight sharpening makes edges a little harsh"),
-            "medium": (
-                "over-sharpening adds bright halos and harsh edges",
-                "aggressive sharpening exaggerates edges and grain",
-            ),
-            "high": (
-                "extreme sharpening covers the picture with halos and amplified noise",
-                "severe over-sharpening turns edges into glaring outlines",
-            ),
-        },
-        "smooth gradients, true edge positions and fine texture", "objects themselves and their layout",
-    ),
-    "graffiti": OpText(
-        {
-            "low": (
-                "a few spray-paint strokes cross the picture",
-                "thin painted scribbles cover small parts of the scene",
-            ),
-            "medium": (
-                "spray-paint strokes cover several parts of the picture",
-                "painted scribbles are drawn over a good share of the scene",
-            ),
-            "high": ("dense spray paint covers much of the picture", "heavy scribbles hide large parts of the scene"),
-        },
-        "details under the strokes", "uncovered parts of the scene",
-    ),
-    "watermark damage": OpText(
-        {
-            "low": ("a faint tiled watermark lies over the picture", "light watermark text runs across the frame"),
-            "medium": (
-                "a semi-transparent tiled watermark overlays the picture",
-                "watermark text repeated across the frame muddies the details",
-            ),
-            "high": (
-                "a dense, strong watermark covers the whole picture",
-                "opaque watermark text obscures much of the scene",
-            ),
-        },
-        "fine detail and text under the letters", "larger objects behind the watermark",
-    ),
-}
+def op_text(name: str, style: str = DEFAULT_STYLE) -> OpText:
+    """Wording of degradation ``name`` as drawn in ``style``: it lives in the catalogue, next to
+    the op it describes (:meth:`factory.degrade.Degradation.influence`), so it matches the pixels."""
+    w = get(name).influence(style)
+    return OpText(dict(w.effect), w.hides, w.keeps)
+
 
 ADJ = {
     "low": ("slight", "mild", "light"),
@@ -457,7 +214,7 @@ def influence(recipe: Recipe, sample_id: str) -> str:
         return _pick(rng, NO_DAMAGE_INFLUENCE)
     sentences = []
     for step in recipe.steps:
-        op = OPS[step.name]
+        op = op_text(step.name, step.style)
         b = band(step.intensity)
         adj = _pick(rng, ADJ[b])
         effect = _pick(rng, op.effect[b])
@@ -481,7 +238,7 @@ def reasoning(
     q = " ".join(str(question).split())
     main = _main(recipe)
     if main is not None:
-        op = OPS[main.name]
+        op = op_text(main.name, main.style)
         ctx = {"main": main.name, "keeps": op.keeps, "hides": op.hides, "ans": ans}
     else:
         ctx = {"main": "missing damage", "keeps": "details of the picture", "hides": "details", "ans": ans}
@@ -515,7 +272,7 @@ def reasoning(
     # Extra sentences, each relevant: per degradation (strongest first), rejected options, checks.
     extras: list[str] = []
     for step in sorted(recipe.steps, key=lambda s: -s.intensity):
-        op = OPS[step.name]
+        op = op_text(step.name, step.style)
         form = _pick(rng, PER_STEP)
         extras.append(form.format(name=step.name, keeps=op.keeps, hides=op.hides, ans=ans, **_verbs(step.name)))
     if len(others) == 1:

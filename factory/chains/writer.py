@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from factory.degrade import DEFAULT_STYLE
 from factory.degrade.recipes import Recipe
 from factory.errors import ConfigError
 
@@ -425,14 +426,19 @@ def request_from_image(
     choices: Sequence[str] = (),
     seed: int = 0,
     sample_id: str | None = None,
+    style: str = DEFAULT_STYLE,
 ) -> ChainRequest:
-    """Degrade ``image`` with the train recipe and make a request (the ``chain`` command's path)."""
+    """Degrade ``image`` with the train recipe and make a request (the ``chain`` command's path).
+
+    ``style``: the degradation style (``reference``, ``physical`` or ``mixed``; see
+    ``factory.degrade``); the chain's wording follows the style each step was drawn in.
+    """
     from factory import degrade
 
     img = degrade.to_rgb_uint8(image)
     fingerprint = int(img[:: max(1, img.shape[0] // 16)].sum())
     sid = sample_id or "chain:" + str(degrade.derive_seed(seed, img.shape, fingerprint))
-    recipe = degrade.sample_recipe("train", seed, sid)
+    recipe = degrade.sample_recipe("train", seed, sid, style=style)
     choices = [str(c) for c in choices]
     answer_idx, answer_text = resolve_answer(answer, choices)
     return ChainRequest(

@@ -11,6 +11,11 @@ decimals *before* rendering, so the pixels match the label that goes into ``<TYP
   equal weights, then a degradation of that stage, at a given level (0.23 / 0.45 / 0.9 for the
   "25 / 50 / 100 %" levels). The choice and the op's random draws do not depend on the level, so
   the levels of one image are nested versions of the same damage.
+
+Every step records the style it is rendered in (``reference`` or ``physical``). A recipe drawn
+with ``style="mixed"`` picks the style of each step from the step's seed (:func:`mixed_style`),
+without touching the recipe's own random draws: the same ``(seed, sample_id)`` gives the same
+degradations, intensities and seeds in every style.
 """
 
 from __future__ import annotations
@@ -22,7 +27,18 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from .registry import APPLY_ORDER, STAGES, catalogue, check_intensity, get
+from .registry import (
+    APPLY_ORDER,
+    DEFAULT_STYLE,
+    LEGACY_STYLE,
+    MIXED,
+    RENDER_STYLES,
+    STAGES,
+    catalogue,
+    check_intensity,
+    check_style,
+    get,
+)
 
 EVAL_LEVELS: tuple[float, ...] = (0.23, 0.45, 0.9)
 """Intensities of the reference protocol's 25 % / 50 % / 100 % levels."""
@@ -44,6 +60,22 @@ def check_seed(seed: object, what: str = "seed") -> int:
     return int(seed)
 
 
+def mixed_style(seed: int, name: str) -> str:
+    """The render style ``mixed`` gives degradation ``name`` rendered with ``seed``.
+
+    A hash of the seed and the canonical name, so it is fixed per step (the same at every
+    intensity of an eval recipe) and ``apply(img, name, s, seed=step.seed, style="mixed")``
+    renders what a mixed recipe's step renders.
+    """
+    return RENDER_STYLES[derive_seed(int(seed), "style", get(name).name) % len(RENDER_STYLES)]
+
+
+def resolve_style(style: str, seed: int, name: str) -> str:
+    """The render style of one degradation: ``style`` itself, or :func:`mixed_style` for ``mixed``."""
+    st = check_style(style)
+    return mixed_style(seed, name) if st == MIXED else st
+
+
 @dataclass(frozen=True)
 class Step:
     """One degradation of a recipe."""
@@ -53,6 +85,8 @@ class Step:
     intensity: float
     params: dict[str, float]
     seed: int
+    style: str = DEFAULT_STYLE
+    """The render style (``reference`` or ``physical``; never ``mixed``, which is resolved)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -61,14 +95,20 @@ class Step:
             "intensity": self.intensity,
             "params": dict(self.params),
             "seed": self.seed,
+            "style": self.style,
         }
 
 
-def make_step(name: str, intensity: float, seed: int) -> Step:
-    """A step for ``name`` at ``intensity`` (rounded to 2 decimals), parameters from its table."""
+def make_step(name: str, intensity: float, seed: int, style: str = DEFAULT_STYLE) -> Step:
+    """A step for ``name`` at ``intensity`` (rounded to 2 decimals), parameters from its table.
+
+    ``style="mixed"`` is resolved here, from ``seed`` (:func:`mixed_style`).
+    """
     entry = get(name)
     s = round(check_intensity(intensity, entry.name), 2)
-    return Step(entry.name, entry.stage, s, entry.schedule(s), int(seed))
+    seed = int(seed)
+    st = resolve_style(style, seed, entry.name)
+    return Step(entry.name, entry.stage, s, entry.schedule(s, st), seed, st)
 
 
 @dataclass(frozen=True)
@@ -89,18 +129,29 @@ class Recipe:
     def names(self) -> list[str]:
         return [s.name for s in self.steps]
 
+    @property
+    def style(self) -> str:
+        """The steps' common style, ``mixed`` when they differ (the default style when empty)."""
+        styles = {s.style for s in self.steps}
+        if not styles:
+            return DEFAULT_STYLE
+        return styles.pop() if len(styles) == 1 else MIXED
+
     def type_pairs(self) -> list[tuple[str, float]]:
         """``[(name, intensity), ...]`` in application order: what ``<TYPE>`` lists."""
         return [(s.name, s.intensity) for s in self.steps]
 
     def degradation_records(self) -> list[dict[str, Any]]:
-        """The dataset's ``degradations`` column: name, stage, intensity, params as JSON."""
+        """The dataset's ``degradations`` column: name, stage, intensity, params as JSON.
+
+        The params JSON carries the step's seed and style next to the parameter values.
+        """
         return [
             {
                 "name": s.name,
                 "stage": s.stage,
                 "intensity": s.intensity,
-                "params": json.dumps({**s.params, "seed": s.seed}, sort_keys=True),
+                "params": json.dumps({**s.params, "seed": s.seed, "style": s.style}, sort_keys=True),
             }
             for s in self.steps
         ]
@@ -110,29 +161,32 @@ class Recipe:
             "kind": self.kind,
             "seed": self.seed,
             "sample_id": self.sample_id,
+            "style": self.style,
             "total_intensity": self.total_intensity,
             "degradations": [s.to_dict() for s in self.steps],
         }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "Recipe":
-        """Rebuild a recipe from :meth:`to_dict` output (for example a sidecar JSON file)."""
+        """Rebuild a recipe from :meth:`to_dict` output (for example a sidecar JSON file).
+
+        A step without a ``style`` field was written before styles existed and reads as
+        :data:`~factory.degrade.registry.LEGACY_STYLE` (``physical``), so old sidecars and
+        datasets still render the pixels they were made with.
+        """
         try:
-            steps = tuple(
-                Step(
-                    get(x["name"]).name,
-                    get(x["name"]).stage,
-                    round(check_intensity(x["intensity"], x["name"]), 2),
-                    get(x["name"]).schedule(round(float(x["intensity"]), 2)),
-                    check_seed(x["seed"], f"degradation {x['name']!r} seed"),
-                )
-                for x in d["degradations"]
-            )
-            return cls(steps, str(d.get("kind", "train")), int(d.get("seed", 0)), str(d.get("sample_id", "")))
-        except (KeyError, TypeError) as exc:
+            steps = []
+            for x in d["degradations"]:
+                entry = get(x["name"])
+                s = round(check_intensity(x["intensity"], x["name"]), 2)
+                seed = check_seed(x["seed"], f"degradation {x['name']!r} seed")
+                style = check_style(x.get("style", LEGACY_STYLE), allow_mixed=False, field="degradations[].style")
+                steps.append(Step(entry.name, entry.stage, s, entry.schedule(s, style), seed, style))
+            return cls(tuple(steps), str(d.get("kind", "train")), int(d.get("seed", 0)), str(d.get("sample_id", "")))
+        except (KeyError, TypeError, AttributeError) as exc:
             raise ValueError(
                 f"recipe: malformed recipe dict ({exc!r}); expected keys kind, seed, sample_id and "
-                "degradations=[{name, intensity, seed}, ...] as written by Recipe.to_dict()."
+                "degradations=[{name, intensity, seed, style}, ...] as written by Recipe.to_dict()."
             ) from None
 
 
@@ -181,11 +235,14 @@ def _ordered(steps: Iterable[Step]) -> tuple[Step, ...]:
     return tuple(sorted(steps, key=lambda st: (APPLY_ORDER.index(st.stage), order[st.name])))
 
 
-def sample_train(seed: int, sample_id: str, config: TrainRecipeConfig | None = None) -> Recipe:
-    """Draw the ``train`` recipe of one sample."""
+def sample_train(
+    seed: int, sample_id: str, config: TrainRecipeConfig | None = None, *, style: str = DEFAULT_STYLE
+) -> Recipe:
+    """Draw the ``train`` recipe of one sample; every step in ``style`` (``mixed``: per step)."""
     cfg = config or TrainRecipeConfig()
     cfg.validate()
     seed = check_seed(seed)
+    style = check_style(style)
     rng = np.random.default_rng(derive_seed(seed, "train-recipe", sample_id))
     pool = _pool(cfg.only)
     by_stage = {st: [d for d in pool if d.stage == st] for st in STAGES}
@@ -208,19 +265,25 @@ def sample_train(seed: int, sample_id: str, config: TrainRecipeConfig | None = N
     for d in sorted(chosen, key=lambda d: d.name):
         drawn = float(rng.uniform(a, b))
         s = cfg.intensity if cfg.intensity is not None else max(0.01, round(drawn, 2))
-        steps.append(make_step(d.name, s, derive_seed(seed, sample_id, d.name)))
+        steps.append(make_step(d.name, s, derive_seed(seed, sample_id, d.name), style))
     return Recipe(_ordered(steps), "train", seed, str(sample_id))
 
 
 def sample_eval(
-    seed: int, sample_id: str, intensity: float, only: Sequence[str] | None = None
+    seed: int,
+    sample_id: str,
+    intensity: float,
+    only: Sequence[str] | None = None,
+    *,
+    style: str = DEFAULT_STYLE,
 ) -> Recipe:
     """The reference evaluation recipe: one degradation (equal stage weights) at ``intensity``.
 
-    The degradation and its random draws depend on ``(seed, sample_id)`` only, so the recipes
-    of one sample at 0.23 / 0.45 / 0.9 differ in intensity alone.
+    The degradation, its style (for ``mixed``) and its random draws depend on ``(seed,
+    sample_id)`` only, so the recipes of one sample at 0.23 / 0.45 / 0.9 differ in intensity alone.
     """
     seed = check_seed(seed)
+    style = check_style(style)
     check_intensity(intensity, "eval recipe")
     pool = _pool(only)
     rng = np.random.default_rng(derive_seed(seed, "eval-recipe", sample_id))
@@ -228,7 +291,7 @@ def sample_eval(
     st = stages[int(rng.integers(len(stages)))]
     in_stage = [d for d in pool if d.stage == st]
     d = in_stage[int(rng.integers(len(in_stage)))]
-    step = make_step(d.name, intensity, derive_seed(seed, sample_id, d.name))
+    step = make_step(d.name, intensity, derive_seed(seed, sample_id, d.name), style)
     return Recipe((step,), "eval", seed, str(sample_id))
 
 
@@ -240,8 +303,13 @@ def sample_recipe(
     intensity: float | None = None,
     only: Sequence[str] | None = None,
     config: TrainRecipeConfig | None = None,
+    style: str = DEFAULT_STYLE,
 ) -> Recipe:
-    """Draw a ``train`` or ``eval`` recipe (``intensity`` defaults to 0.45 for ``eval``)."""
+    """Draw a ``train`` or ``eval`` recipe (``intensity`` defaults to 0.45 for ``eval``).
+
+    ``style``: ``reference`` (default), ``physical`` or ``mixed`` (drawn per step from its seed).
+    """
+    style = check_style(style)
     if kind == "train":
         cfg = config or TrainRecipeConfig()
         if only is not None or intensity is not None:
@@ -252,7 +320,7 @@ def sample_recipe(
                 only=tuple(only) if only is not None else cfg.only,
                 intensity=intensity if intensity is not None else cfg.intensity,
             )
-        return sample_train(seed, sample_id, cfg)
+        return sample_train(seed, sample_id, cfg, style=style)
     if kind == "eval":
-        return sample_eval(seed, sample_id, 0.45 if intensity is None else intensity, only)
+        return sample_eval(seed, sample_id, 0.45 if intensity is None else intensity, only, style=style)
     raise ValueError(f"unknown recipe {kind!r}; use 'train' or 'eval'.")
