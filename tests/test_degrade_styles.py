@@ -13,7 +13,8 @@ import pytest
 
 from factory import degrade
 from factory.chains import template as tpl
-from factory.chains.writer import _degradation_context, request_from_image
+from factory.chains.steps import degradation_context
+from factory.chains.writer import request_from_image
 from factory.degrade.gallery import gallery
 from factory.errors import ConfigError
 from factory.photos import photo
@@ -189,8 +190,8 @@ def test_chain_wording_follows_the_steps_style():
     assert any(e.lower() in t_ref.lower() for e in w_ref.effect["high"]) and w_ref.hides in t_ref
     assert any(e.lower() in t_phy.lower() for e in w_phy.effect["high"]) and w_phy.hides in t_phy
     assert "rectangle" in t_ref and "rectangle" not in t_phy
-    assert _degradation_context(ref)[0]["description"] == degrade.get("watermark damage").describe("reference")
-    assert _degradation_context(phy)[0]["description"] == degrade.get("watermark damage").describe("physical")
+    assert degradation_context(ref)[0]["description"] == degrade.get("watermark damage").describe("reference")
+    assert degradation_context(phy)[0]["description"] == degrade.get("watermark damage").describe("physical")
 
 
 def test_chain_requests_take_a_style():
