@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from factory.chains.prompting import LENGTH
+from factory.degrade.registry import LEGACY_STYLE
 from factory.layout import (
     CARD,
     COLUMN_MEANINGS,
@@ -39,8 +40,8 @@ from factory.layout import (
     shard_files,
     shard_pattern,
 )
-from factory.secrets import redact
 from factory.report import PLOTS, fmt_number
+from factory.secrets import redact
 
 log = logging.getLogger("robust_r1.card")
 
@@ -268,6 +269,7 @@ def render_card(
         "repo_id": repo_id or "USER/NAME",
         "source": {k: _cell(v) for k, v in source.items()},
         "recipe": {k: _cell(v) for k, v in (manifest.get("recipe") or {}).items()},
+        "style": _cell(manifest.get("style") or LEGACY_STYLE),  # a build.json before styles: physical
         "chain": chain,
         "backend": redact(str(manifest.get("backend", "unknown"))),
         "seed": manifest.get("seed", "unknown"),

@@ -42,6 +42,7 @@ TRAIN = {
 """The options of `train sft` and `train grpo` (the same)."""
 OLD_CLI = {
     "build": {
+        "--style": None,  # issue 16: the engine default (reference)
         "--backend": "template",
         "--base-url": None,
         "--cache": None,
@@ -71,6 +72,7 @@ OLD_CLI = {
         "<dataset>": None,
     },
     "chain": {
+        "--style": None,  # issue 16: the engine default (reference)
         "--answer -a": None,
         "--backend": "template",
         "--base-url": None,
@@ -86,9 +88,11 @@ OLD_CLI = {
         "<image>": None,
     },
     "degradations": {
+        "--style": None,  # issue 16: the engine default (reference)
         "--json": False,
     },
     "degrade": {
+        "--style": None,  # issue 16: the engine default (reference)
         "--format": "png",
         "--gallery": False,
         "--intensity": None,
@@ -100,6 +104,7 @@ OLD_CLI = {
         "<output>": None,
     },
     "demo": {
+        "--style": None,  # issue 16: the engine default (reference)
         "--out": "demo-output",
         "--seed": 0,
         "--workers": "<cpu>",

@@ -167,32 +167,21 @@ def test_levels_and_seeds_are_validated():
             engine.check_seed(bad)
 
 
-def test_style_is_passed_only_where_the_engine_accepts_it(monkeypatch):
-    calls = []
-
-    def apply_with_style(image, name, intensity, seed=0, *, bgr=False, style="reference"):
-        calls.append(style)
-        return degrade.to_rgb_uint8(image)
-
-    engine.accepts_style.cache_clear()
-    # Today's engine: no style argument → one style, nothing passed.
-    if "style" not in inspect.signature(degrade.apply).parameters:
-        assert engine.styles() == ("physical",) and engine.default_style() == "physical"
-        img = np.zeros((8, 8, 3), np.uint8)
-        assert len(engine.strip(img, "lens blur", [0.0, 0.5], style="physical")) == 2
-        with pytest.raises(StudioError, match="this engine offers physical"):
-            engine.strip(img, "lens blur", [0.5], style="reference")
-    # An engine with styles: the three styles are offered, its default is read, style is passed.
-    monkeypatch.setattr(degrade, "apply", apply_with_style)
-    engine.accepts_style.cache_clear()
-    try:
-        assert engine.styles() == ("reference", "physical", "mixed")
-        assert engine.default_style() == "reference"
-        items = engine.strip(np.zeros((8, 8, 3), np.uint8), "lens blur", [0.2, 0.4], style="mixed")
-        assert calls == ["mixed", "mixed"] and [c for _, c in items] == ["lens blur @ 0.20", "lens blur @ 0.40"]
-    finally:
-        monkeypatch.undo()
-        engine.accepts_style.cache_clear()
+def test_the_chosen_style_reaches_the_engine():
+    assert engine.styles() == degrade.STYLES and engine.default_style() == degrade.DEFAULT_STYLE
+    img = degrade.to_rgb_uint8(photo("coffee"))[:96, :128]
+    # watermark damage differs in kind between the styles (erased rectangles vs a text overlay)
+    ref = engine.strip(img, "watermark damage", [0.9], seed=3, style="reference")[0][0]
+    phy = engine.strip(img, "watermark damage", [0.9], seed=3, style="physical")[0][0]
+    assert np.array_equal(ref, degrade.apply(img, "watermark damage", 0.9, seed=3, style="reference"))
+    assert np.array_equal(phy, degrade.apply(img, "watermark damage", 0.9, seed=3, style="physical"))
+    assert not np.array_equal(ref, phy)
+    recipe = engine.drawn_recipe("train", seed=1, sample_id="s", style="physical")
+    assert {st.style for st in recipe.steps} == {"physical"}
+    manual = engine.manual_recipe([("lens blur", 0.5), ("graffiti", 0.3)], seed=1, style="reference")
+    assert {st.style for st in manual.steps} == {"reference"}
+    with pytest.raises(StudioError, match="use one of reference, physical, mixed"):
+        engine.strip(img, "lens blur", [0.5], style="cartoon")
 
 
 def test_degrade_tab_writes_its_downloads_into_the_work_folder(tmp_path):
@@ -311,10 +300,9 @@ def test_chain_tab_template_backend_equals_the_writer(tmp_path):
 
 
 def test_chain_tab_openai_backend_on_a_local_server_caches_in_the_work_folder(tmp_path):
-    from fake_llm_server import ServerConfig, make_server, stop_server
-
     from factory.studio.chain_tab import RECIPE_SOURCES, run_chain
     from factory.studio.degrade_tab import run_degrade
+    from fake_llm_server import ServerConfig, make_server, stop_server
 
     studio = Studio(StudioConfig(workdir=str(tmp_path / "w")))
     dres = run_degrade(studio, {"photo": "astronaut"}, "eval recipe", [], seed=0, sample_id="a", level=0.45, style=None)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from factory.degrade.recipes import TrainRecipeConfig
+from factory.degrade.registry import DEFAULT_STYLE, check_style
 from factory.errors import ConfigError
 from factory.layout import CARD, DEFAULT_SFT_FRACTION, ERRORS, REPORT, SPLIT_DIRS
 from factory.secrets import redact_url
@@ -72,6 +73,9 @@ class BuildConfig:
     columns: dict[str, str] | None = None
     """Column mapping for other datasets: ``{"image": "img", "question": "q", ...}``."""
     recipe: TrainRecipeConfig = field(default_factory=TrainRecipeConfig)
+    style: str = DEFAULT_STYLE
+    """Degradation style: ``reference`` (the look of the paper's data; default), ``physical`` or
+    ``mixed`` (one drawn per degradation from the seed); see docs/degradations.md."""
     chain: Any = field(default_factory=_default_chain)
     """A ``factory.chains.writer.ChainConfig`` (backend, model, base_url, concurrency, cache, ...)."""
     command: str | None = None
@@ -115,6 +119,7 @@ class BuildConfig:
             raise ConfigError("limit", "limits apply to the splits train and validation.", value=self.limit)
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ConfigError("seed", "must be a non-negative integer.", value=self.seed)
+        self.style = check_style(self.style)
         self.recipe.validate()
         self.chain.validate()
 

@@ -42,6 +42,8 @@ class Job:
     """A ``factory.sources.Sample``."""
     seed: int
     recipe: TrainRecipeConfig
+    style: str
+    """Degradation style (``factory.degrade.STYLES``)."""
     image_format: str
     keep_clean: bool
     want_arrays: bool
@@ -111,7 +113,7 @@ def process(job: Job) -> Result:
     except Exception as exc:  # noqa: BLE001 - a strange image fails its sample only
         return Failure("load", f"{sample.id}: {type(exc).__name__}: {exc}")
     try:
-        recipe = degrade.sample_train(job.seed, sample.id, job.recipe)
+        recipe = degrade.sample_train(job.seed, sample.id, job.recipe, style=job.style)
         out = degrade.render(clean, recipe)
         return Prepared(
             recipe=recipe,

@@ -43,6 +43,7 @@ def state_key(cfg: BuildConfig, source: str) -> dict[str, Any]:
         "image_format": cfg.image_format,
         "shard_size": cfg.shard_size,
         "recipe": asdict(cfg.recipe),
+        "style": cfg.style,
         "chain": chain_key(cfg.chain),
     }
 

@@ -6,7 +6,17 @@ from pathlib import Path
 
 import typer
 
-from .common import EXIT_INCOMPLETE, EXIT_NOTHING, LLM, add_command, chain_config, command_line, split_values
+from .common import (
+    EXIT_INCOMPLETE,
+    EXIT_NOTHING,
+    LLM,
+    STYLE,
+    add_command,
+    chain_config,
+    command_line,
+    split_values,
+    style_or_default,
+)
 
 
 def build_command(
@@ -55,6 +65,7 @@ def build_command(
     shard_size: int = typer.Option(
         1000, "--shard-size", min=1, help="Samples per resumable chunk (one shard per config per chunk)."
     ),
+    style: str | None = STYLE,
     report: bool = typer.Option(True, "--report/--no-report", help="Write report/ and the dataset card at the end."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
@@ -87,6 +98,7 @@ def build_command(
         image_format=image_format.lower(),
         shard_size=shard_size,
         columns=columns or None,
+        style=style_or_default(style),
         chain=chain,
         command=command_line(ctx),
         report=report,

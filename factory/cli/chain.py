@@ -9,7 +9,7 @@ from typing import Any
 
 import typer
 
-from .common import EXIT_INCOMPLETE, EXIT_NOTHING, LLM, Command, add_command, chain_config
+from .common import EXIT_INCOMPLETE, EXIT_NOTHING, LLM, STYLE, Command, add_command, chain_config, style_or_default
 
 
 def _is_number(tok: str) -> bool:
@@ -93,6 +93,7 @@ def chain(
     no_vision: bool = LLM.no_vision,
     concurrency: int = LLM.concurrency,
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object: degradations and the chain fields."),
+    style: str | None = STYLE,
 ) -> None:
     """Degrade one image with the train recipe and print the recipe and the full chain.
 
@@ -103,7 +104,13 @@ def chain(
 
     img = decode_image(image)
     req = request_from_image(
-        img, question=question, answer=answer, choices=_choices(choices), seed=seed, sample_id=f"chain:{image.name}"
+        img,
+        question=question,
+        answer=answer,
+        choices=_choices(choices),
+        seed=seed,
+        sample_id=f"chain:{image.name}",
+        style=style_or_default(style),
     )
     cfg = chain_config(backend, model, base_url, concurrency, cache, prompts, no_vision, seed=seed)
     report = write_chains([req], cfg)
@@ -127,7 +134,7 @@ def chain(
         f"target {res.target_words} reasoning words):"
     )
     for d in degs:
-        typer.echo(f"  {d['stage']:16s} {d['name']:24s} {d['intensity']:.2f}")
+        typer.echo(f"  {d['stage']:16s} {d['name']:24s} {d['intensity']:.2f}  ({d['params'].get('style', '')} style)")
     typer.echo("")
     typer.echo(res.solution)
     if report.usage:

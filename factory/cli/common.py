@@ -205,6 +205,25 @@ def command_line(ctx: Any, prog: str = "robust-r1") -> str:
     return redact(" ".join(parts))
 
 
+# ---------------------------------------------------------------- the degradation style option
+
+STYLE = typer.Option(
+    None,
+    "--style",
+    help="Degradation style: reference (default: the look and strength of the Robust-R1 reference code, as in the "
+    "paper's data and numbers), physical (robust-r1's physical renderings) or mixed (one drawn per degradation).",
+)
+"""``--style`` of degrade, build, demo, chain, degradations and eval (``None``: the engine's
+``DEFAULT_STYLE``; the commands resolve it with :func:`style_or_default`)."""
+
+
+def style_or_default(style: str | None) -> str:
+    """The style to use: the one given (checked), else ``factory.degrade.DEFAULT_STYLE``."""
+    from factory.degrade import DEFAULT_STYLE, check_style
+
+    return check_style(DEFAULT_STYLE if style is None else style)
+
+
 # ---------------------------------------------------------------- the LLM option group
 
 

@@ -11,15 +11,19 @@ import typer
 
 from factory.errors import InputError
 
-from .common import EXIT_NOTHING, add_command, split_values
+from .common import EXIT_NOTHING, STYLE, add_command, split_values, style_or_default
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".ppm", ".pgm"}
 
 
-def degradations(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
-    """List the degradation catalogue: name, stage, aliases and parameter schedule."""
+def degradations(
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output (every style)."),
+    style: str | None = STYLE,
+) -> None:
+    """List the degradation catalogue: name, stage, aliases and parameter schedule (of one style)."""
     from factory import degrade
 
+    style = style_or_default(style)
     entries = degrade.catalogue()
     if as_json:
         rows = [{**e.info(), "schedule": e.schedule_summary()} for e in entries]
@@ -28,12 +32,15 @@ def degradations(as_json: bool = typer.Option(False, "--json", help="Machine-rea
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"{len(entries)} degradations (intensity s in [0, 1])", show_lines=False)
-    for col in ("name", "stage", "aliases", "parameters (s = 0 → 1)"):
-        table.add_column(col, overflow="fold")
-    for e in entries:
-        table.add_row(e.name, e.stage, ", ".join(e.aliases), e.schedule_summary())
-    Console(width=160).print(table)
+    styles = degrade.RENDER_STYLES if style == degrade.MIXED else (style,)
+    for st in styles:
+        title = f"{len(entries)} degradations, {st} style (intensity s in [0, 1])"
+        table = Table(title=title, show_lines=False)
+        for col in ("name", "stage", "aliases", "what it looks like", "parameters (s = 0 → 1)"):
+            table.add_column(col, overflow="fold")
+        for e in entries:
+            table.add_row(e.name, e.stage, ", ".join(e.aliases), e.describe(st), e.schedule_summary(st))
+        Console(width=200).print(table)
 
 
 def _hidden(name: str) -> bool:
@@ -175,6 +182,8 @@ class DegradeJob:
     fmt: str
     names: tuple[str, ...] = ()
     """The output image names (relative to ``out_dir``), one per level (see ``_output_names``)."""
+    style: str = "reference"
+    """Degradation style (``factory.degrade.STYLES``)."""
 
 
 def _degrade_one(job: DegradeJob) -> tuple[str, str | None, str | None, int]:
@@ -201,7 +210,9 @@ def _degrade_one(job: DegradeJob) -> tuple[str, str | None, str | None, int]:
     written = 0
     for level, name in zip(job.levels, names, strict=True):
         try:
-            recipe = degrade.sample_recipe(job.kind, job.seed, job.sample_id, intensity=level, only=job.only)
+            recipe = degrade.sample_recipe(
+                job.kind, job.seed, job.sample_id, intensity=level, only=job.only, style=job.style
+            )
             out = degrade.render(img, recipe)
         except Exception as exc:  # noqa: BLE001 - an image the engine cannot degrade fails alone
             return job.sample_id, "degrade", f"{job.sample_id}: {type(exc).__name__}: {exc}", written
@@ -241,6 +252,7 @@ def degrade(
         help="Also write gallery.png: rows = degradations, columns = intensities, for the first image.",
     ),
     fmt: str = typer.Option("png", "--format", help="png (lossless, default) or jpg (quality 95)."),
+    style: str | None = STYLE,
 ) -> None:
     """Degrade an image or a folder; writes images plus a sidecar JSON recipe per image.
 
@@ -263,6 +275,7 @@ def degrade(
     if _URL_RE.match(input):
         raise InputError(f"{input}: is a URL; degrade reads local files: download the image(s) first.")
     src = Path(input)
+    style = style_or_default(style)
     names = split_values(only)
     if names:
         names = [dg.get(n).name for n in names]
@@ -280,7 +293,7 @@ def degrade(
     reserved = [ERRORS, LOCK_NAME] + (["gallery.png"] if gallery else [])
     _check_outputs(src, output, inputs, out_names, reserved)
     jobs = [
-        DegradeJob(sid, str(p), str(output), recipe, names, levels, seed, fmt, tuple(out_names[sid]))
+        DegradeJob(sid, str(p), str(output), recipe, names, levels, seed, fmt, tuple(out_names[sid]), style)
         for sid, p in inputs
     ]
     errors: list[dict] = [error_record(where, "load", why) for where, why in problems]
@@ -318,7 +331,12 @@ def degrade(
 
                 grid_levels = DEFAULT_LEVELS if intensity is None else (0.0, intensity)
                 grid = make_gallery(
-                    decode_image(first[1], name=first[0]), names or dg.names(), grid_levels, seed=seed, title=first[0]
+                    decode_image(first[1], name=first[0]),
+                    names or dg.names(),
+                    grid_levels,
+                    seed=seed,
+                    title=first[0],
+                    style=style,
                 )
                 dg.save_image(grid, output / "gallery.png")
                 typer.echo(f"gallery: {output / 'gallery.png'}")
@@ -333,6 +351,7 @@ def demo(
     out: Path = typer.Option(Path("demo-output"), "--out", help="Output folder."),
     seed: int = typer.Option(0, "--seed", min=0),
     workers: int = typer.Option(min(2, os.cpu_count() or 1), "--workers", min=1),
+    style: str | None = STYLE,
 ) -> None:
     """The main job on the embedded default: build the demo dataset (bundled photos + QA,
     template chains) with its report and card, plus a gallery of every degradation."""
@@ -343,13 +362,15 @@ def demo(
     from factory.photos import photo
 
     dg.tune_allocator()
-    summary = run_demo(out, seed=seed, workers=workers)
-    grid = make_gallery(photo("astronaut"), dg.names(), seed=seed, title=f"astronaut: {len(dg.names())} degradations")
+    style = style_or_default(style)
+    summary = run_demo(out, seed=seed, workers=workers, style=style)
+    title = f"astronaut: {len(dg.names())} degradations, reference | physical style"
+    grid = make_gallery(photo("astronaut"), dg.names(), seed=seed, title=title, style=dg.RENDER_STYLES)
     with OutputLock(out, "demo"):  # the build released it; the gallery is written under it too
         dg.save_image(grid, out / "gallery.png")
     for line in summary.lines():
         typer.echo(line)
-    typer.echo(f"gallery of every degradation at 0 / 0.23 / 0.45 / 0.9: {out / 'gallery.png'}")
+    typer.echo(f"gallery of every degradation at 0 / 0.23 / 0.45 / 0.9, both styles: {out / 'gallery.png'}")
 
 
 def register(app: typer.Typer) -> None:

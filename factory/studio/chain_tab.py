@@ -33,7 +33,7 @@ def example_label(row: dict[str, Any]) -> str:
 
 
 def run_chain(
-    studio: "Studio",
+    studio: Studio,
     *,
     question: str,
     options: str,
@@ -128,7 +128,7 @@ def key_status() -> str:
     )
 
 
-def build(studio: "Studio", shared: dict[str, Any]) -> dict[str, Any]:
+def build(studio: Studio, shared: dict[str, Any]) -> dict[str, Any]:
     import gradio as gr
 
     examples = demo_questions()

@@ -11,8 +11,9 @@ import json
 import logging
 import re
 import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -37,7 +38,7 @@ class Workdir:
     def __init__(self, root: str | Path):
         self.root = Path(root).expanduser().resolve()
 
-    def ensure(self) -> "Workdir":
+    def ensure(self) -> Workdir:
         try:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:

@@ -54,7 +54,7 @@ class StudioConfig:
             )
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> "StudioConfig":
+    def from_env(cls, environ: dict[str, str] | None = None) -> StudioConfig:
         """Settings from ``ROBUST_R1_STUDIO_{DATASET,MODEL,ENDPOINT,WORKDIR,MAX_IMAGE_MP}`` and gradio's
         own ``GRADIO_SERVER_NAME`` / ``GRADIO_SERVER_PORT`` (what a Hugging Face Space sets)."""
         env = os.environ if environ is None else environ

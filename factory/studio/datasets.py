@@ -11,9 +11,10 @@ import io
 import json
 import re
 import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from factory.chains.format import FIELDS, parse_chain
 
@@ -73,7 +74,7 @@ class DatasetView:
 
     path: Path
     label: str
-    frame: "pl.DataFrame"
+    frame: pl.DataFrame
     files: dict[str, list[Path]]
     manifest: dict[str, Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -81,7 +82,7 @@ class DatasetView:
     # ---------------------------------------------------------------- opening
 
     @classmethod
-    def open(cls, folder: str | Path, label: str | None = None) -> "DatasetView":
+    def open(cls, folder: str | Path, label: str | None = None) -> DatasetView:
         import polars as pl
 
         ds = Path(folder)
@@ -192,7 +193,7 @@ class DatasetView:
         min_total: float | None = None,
         max_total: float | None = None,
         text: str = "",
-    ) -> "pl.DataFrame":
+    ) -> pl.DataFrame:
         """Rows carrying every chosen degradation and a degradation of every chosen stage, in the
         chosen configs, with total intensity in ``[min_total, max_total]`` and ``text`` (case-insensitive)
         in the question, TYPE or id."""
@@ -221,7 +222,7 @@ class DatasetView:
         return self.frame.filter(expr)
 
     @staticmethod
-    def table(rows: "pl.DataFrame", limit: int = TABLE_LIMIT) -> "Any":
+    def table(rows: pl.DataFrame, limit: int = TABLE_LIMIT) -> Any:
         """The listing shown in the page (a pandas frame of :data:`TABLE_COLUMNS`)."""
         import polars as pl
 
@@ -269,7 +270,7 @@ class DatasetView:
         rec["degradations"] = degs
         return rec
 
-    def _image(self, config: str, sample_id: str) -> "np.ndarray | None":
+    def _image(self, config: str, sample_id: str) -> np.ndarray | None:
         import polars as pl
 
         from factory.degrade import to_rgb_uint8

@@ -68,7 +68,7 @@ def make_recipe(
 
 
 def run_degrade(
-    studio: "Studio",
+    studio: Studio,
     source: dict[str, Any] | None,
     mode: str,
     slots: list[tuple[str | None, float]],
@@ -85,8 +85,6 @@ def run_degrade(
     out = engine.render(img, recipe, progress=progress)
     type_line = engine.type_text(recipe)
     rec = recipe.to_dict()
-    if style is not None and len(engine.styles()) > 1:
-        rec.setdefault("style", style)
     stem = f"{slug(label)}-{short_hash(label, img.shape, json.dumps(rec, sort_keys=True))}"
     png = studio.workdir.write_bytes(f"degrade/{stem}.png", png_bytes(out))
     side = {"source": label, "output": png.name, "type": type_line, **rec}
@@ -104,7 +102,7 @@ def run_degrade(
 
 
 def run_strip(
-    studio: "Studio", source: dict[str, Any] | None, name: str, levels_text: str, *, seed: Any, style: str | None
+    studio: Studio, source: dict[str, Any] | None, name: str, levels_text: str, *, seed: Any, style: str | None
 ) -> dict[str, Any]:
     img, label = source_image(source)
     if not name:
@@ -121,7 +119,7 @@ def run_strip(
     return {"items": items, "sheet": str(path)}
 
 
-def build(studio: "Studio") -> dict[str, Any]:
+def build(studio: Studio) -> dict[str, Any]:
     """Lay out the tab inside the current ``gr.Blocks``; returns the states other tabs read."""
     import gradio as gr
 

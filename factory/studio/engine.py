@@ -1,17 +1,10 @@
-"""The studio's view of the degradation engine: styles (when the engine has them), manual recipes,
-drawn recipes, rendering and per-intensity strips.
-
-Styles: the engine is gaining a ``style=`` argument (``reference``, ``physical``, ``mixed``) on
-``degrade.apply``, ``sample_recipe``, ``make_step`` and ``gallery``. Until every one of them has
-it, each call passes ``style`` only to the functions whose signature accepts it
-(:func:`accepts_style`); an engine without styles shows the ``physical`` style alone.
-"""
+"""The studio's view of the degradation engine: styles, manual recipes, drawn recipes, rendering
+and per-intensity strips."""
 
 from __future__ import annotations
 
-import functools
-import inspect
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -20,46 +13,27 @@ from factory.chains.format import format_type
 
 from .common import StudioError
 
-ALL_STYLES: tuple[str, ...] = ("reference", "physical", "mixed")
-"""The styles the engine is meant to offer; :func:`styles` says which this installation has."""
-LEGACY_STYLE = "physical"
-"""What the engine draws when it has no ``style`` argument (today's ops)."""
 MANUAL_SLOTS = 8
 """Degradations one manual recipe can hold (the paper's example carries 7)."""
 
 
-@functools.lru_cache(maxsize=None)
-def accepts_style(fn: Callable[..., Any]) -> bool:
-    """Whether ``fn`` takes a ``style`` keyword (or ``**kwargs``)."""
-    try:
-        params = inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return False
-    return "style" in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-
-
 def styles() -> tuple[str, ...]:
-    """The styles this engine offers (``("physical",)`` when ``apply`` takes no ``style``)."""
-    if not accepts_style(degrade.apply):
-        return (LEGACY_STYLE,)
-    return tuple(getattr(degrade, "STYLES", ALL_STYLES))
+    """The styles the engine offers (``reference``, ``physical``, ``mixed``)."""
+    return degrade.STYLES
 
 
 def default_style() -> str:
-    """The engine's default style (the default of ``apply``'s ``style`` argument)."""
-    if not accepts_style(degrade.apply):
-        return LEGACY_STYLE
-    p = inspect.signature(degrade.apply).parameters.get("style")
-    d = p.default if p is not None else inspect.Parameter.empty
-    return d if isinstance(d, str) and d in styles() else styles()[0]
+    """The engine's default style."""
+    return degrade.DEFAULT_STYLE
 
 
-def _style_kw(fn: Callable[..., Any], style: str | None) -> dict[str, Any]:
+def _style_kw(style: str | None) -> dict[str, Any]:
+    """``{"style": ...}`` for the engine (none given: the engine's default)."""
     if style is None:
         return {}
-    if style not in styles():
-        raise StudioError(f"style {style!r}: this engine offers {', '.join(styles())}.")
-    return {"style": style} if accepts_style(fn) else {}
+    if style not in degrade.STYLES:
+        raise StudioError(f"style {style!r}: use one of {', '.join(degrade.STYLES)}.")
+    return {"style": style}
 
 
 def check_seed(seed: Any) -> int:
@@ -90,7 +64,7 @@ def manual_recipe(
         chosen[entry.name] = degrade.check_intensity(s, entry.name)
     if not chosen:
         raise StudioError("choose at least one degradation (or draw a train/eval recipe).")
-    kw = _style_kw(degrade.make_step, style)
+    kw = _style_kw(style)
     steps = [degrade.make_step(n, s, degrade.derive_seed(seed, sample_id, n), **kw) for n, s in chosen.items()]
     order = {d.name: i for i, d in enumerate(degrade.catalogue())}
     steps.sort(key=lambda st: (degrade.APPLY_ORDER.index(st.stage), order[st.name]))
@@ -104,7 +78,7 @@ def drawn_recipe(
     if kind not in ("train", "eval"):
         raise StudioError(f"recipe {kind!r}: use train or eval.")
     intensity = None if kind == "train" else (0.45 if level is None else level)
-    return degrade.sample_recipe(kind, seed, sample_id, intensity=intensity, **_style_kw(degrade.sample_recipe, style))
+    return degrade.sample_recipe(kind, seed, sample_id, intensity=intensity, **_style_kw(style))
 
 
 def render(
@@ -129,7 +103,7 @@ def strip(
 ) -> list[tuple[np.ndarray, str]]:
     """``name`` applied to ``image`` at every level: ``[(image, caption), ...]``."""
     entry = degrade.get(name)
-    kw = _style_kw(degrade.apply, style)
+    kw = _style_kw(style)
     return [
         (degrade.apply(image, entry.name, float(s), seed=seed, **kw), f"{entry.name} @ {float(s):.2f}") for s in levels
     ]
@@ -147,7 +121,7 @@ def contact_sheet(
     """The engine's labelled gallery (one row: ``name`` at every level)."""
     from factory.degrade.gallery import gallery
 
-    return gallery(image, [name], list(levels), seed=seed, title=title, **_style_kw(gallery, style))
+    return gallery(image, [name], list(levels), seed=seed, title=title, **_style_kw(style))
 
 
 def parse_levels(text: str) -> list[float]:

@@ -83,7 +83,7 @@ def model_input(
 
 
 def ask(
-    studio: "Studio",
+    studio: Studio,
     inp: dict[str, Any],
     *,
     question: str,
@@ -130,7 +130,7 @@ def format_markdown(parsed) -> str:
     return "format: ✔ all five blocks, in order" if parsed.is_complete else "format: ⚠ " + "; ".join(problems)
 
 
-def build(studio: "Studio", shared: dict[str, Any]) -> dict[str, Any]:
+def build(studio: Studio, shared: dict[str, Any]) -> dict[str, Any]:
     import gradio as gr
     import pandas as pd
 
