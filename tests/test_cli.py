@@ -113,8 +113,11 @@ OLD_CLI = {
         "--endpoint": None,
         "--levels": "clean,0.23,0.45,0.9",
         "--limit": None,
+        "--judge-concurrency": 8,
+        "--judge-endpoint": None,
+        "--judge-model": None,
         "--max-new-tokens": 1024,
-        "--max-pixels": 200704,
+        "--max-pixels": None,  # the prompt kind's budget: still 448 x 448 (200704) for robust and plain
         "--name": None,
         "--only": None,
         "--options": None,
@@ -123,6 +126,7 @@ OLD_CLI = {
         "--prompts": None,
         "--seed": 0,
         "--split": None,
+        "--temperature": 0.0,
         "<model>": None,
     },
     "eval-compare": {

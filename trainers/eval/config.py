@@ -11,13 +11,64 @@ from factory.degrade import EVAL_LEVELS
 from factory.errors import ConfigError
 from trainers.presets import DEFAULT_MAX_PIXELS
 
-__all__ = ["DEFAULT_LEVELS", "LEVEL_NAMES", "PROMPT_KINDS", "RUN_KEYS", "EvalConfig", "level_name", "parse_levels"]
+__all__ = [
+    "DEFAULT_LEVELS",
+    "LEVEL_NAMES",
+    "PROMPTS",
+    "PROMPT_KINDS",
+    "QWEN_MAX_PIXELS",
+    "RUN_KEYS",
+    "EvalConfig",
+    "PromptKind",
+    "level_name",
+    "parse_levels",
+]
 
-PROMPT_KINDS = ("robust", "plain")
+QWEN_MAX_PIXELS = 12845056
+"""The stock Qwen2.5-VL processor's ``max_pixels`` (``preprocessor_config.json``; 16384 × 28 × 28):
+what a model sees when nobody passes a budget (the reference ``demo.py`` passes none)."""
+
+
+@dataclass(frozen=True)
+class PromptKind:
+    """How a prompt kind shows a question and how its answers are read.
+
+    ``template`` is a ``prompts/*.j2`` file (rendered with ``question``, ``choices`` and
+    ``letters``; ``robust`` goes through :func:`factory.chains.prompting.build_prompt`);
+    ``labels`` (``index`` / ``letter``, :data:`factory.chains.answers.LABELS`) is how the template
+    labels the options, so how a bare number in an answer is read; ``image_first`` the order of
+    image and text in the user turn; ``max_pixels`` the image budget its models expect (``None``:
+    the training budget, :data:`trainers.presets.DEFAULT_MAX_PIXELS`)."""
+
+    name: str
+    template: str
+    labels: str
+    image_first: bool = True
+    max_pixels: int | None = None
+    about: str = ""
+
+
+PROMPTS: dict[str, PromptKind] = {
+    "robust": PromptKind(
+        "robust", "instruction", "index",
+        about="the Robust-R1 instruction (prompts/instruction.j2): options as '0. x 1. y', TYPE ... ANSWER blocks",
+    ),
+    "plain": PromptKind(
+        "plain", "plain", "letter",
+        about="question, options as 'A. x' lines, 'Answer with the option's letter ...' (prompts/plain.j2)",
+    ),
+    "reference": PromptKind(
+        "reference", "reference", "index", image_first=False, max_pixels=QWEN_MAX_PIXELS,
+        about="the released Robust-R1 models' prompt (demo.py): options as '0. x' lines, text before the image",
+    ),
+}
+"""The prompt kinds (``--prompt``); a new kind is one entry and one template."""
+PROMPT_KINDS = tuple(PROMPTS)
 DEFAULT_LEVELS: tuple[float, ...] = (0.0, *EVAL_LEVELS)
 LEVEL_NAMES = {0.0: "clean", 0.23: "25%", 0.45: "50%", 0.9: "100%"}
-RUN_KEYS = ("model", "endpoint", "benchmark", "prompt", "seed", "only", "max_new_tokens", "max_pixels")
-"""Settings a resumed run must share with the run that wrote the folder."""
+RUN_KEYS = ("model", "endpoint", "benchmark", "prompt", "seed", "only", "max_new_tokens", "max_pixels", "temperature")
+"""Settings a resumed run must share with the run that wrote the folder (a key the older folder's
+``run.json`` lacks is not compared)."""
 
 _LEVELS_FIX = (
     "use numbers in [0, 1] or clean / 25% / 50% / 100%, e.g. levels=(0, 0.23, 0.45, 0.9) or --levels clean,0.23"
@@ -50,7 +101,8 @@ class EvalConfig:
     endpoint: str | None = None
     """Base URL of an OpenAI-compatible server (``http://host:8000/v1``); key from OPENAI_API_KEY."""
     prompt: str = "robust"
-    """``robust``: the Robust-R1 instruction (TYPE … ANSWER); ``plain``: answer with the option."""
+    """A key of :data:`PROMPTS`: ``robust`` (the Robust-R1 instruction, TYPE … ANSWER), ``plain``
+    (answer with the option's letter) or ``reference`` (the released models' own prompt)."""
     prompts_dir: str | None = None
     levels: tuple[float, ...] = DEFAULT_LEVELS
     """Intensities; 0 is the clean image."""
@@ -63,11 +115,27 @@ class EvalConfig:
     concurrency: int = 8
     """Requests in flight (endpoint)."""
     max_new_tokens: int = 1024
-    max_pixels: int = DEFAULT_MAX_PIXELS
-    """Image budget for transformers models; endpoints get the image with its longer side <= 1024."""
+    max_pixels: int | None = None
+    """Image budget (width × height) of what the model is shown, by transformers models and
+    endpoints alike (the image is resized to fit, aspect kept). Default: the prompt kind's
+    (:attr:`PromptKind.max_pixels`; the training budget 448 × 448 for ``robust`` and ``plain``,
+    the stock Qwen2.5-VL processor's for ``reference``)."""
+    temperature: float = 0.0
+    """0: greedy decoding (the default; VLMEvalKit's Qwen2-VL wrapper decodes with top_k=1); above 0:
+    sampling, seeded by ``seed`` (the reference demo.py samples at 0.6)."""
     backend: str = "auto"
     name: str | None = None
     """Label of the run in tables and plots (default: the model's name)."""
+    judge_model: str | None = None
+    """The LLM judge of answers a benchmark scores by judgement (R-Bench VQA / CAP, MM-Vet): a model
+    name for the OpenAI-compatible chat backend (default: each judge's own, e.g. gpt-3.5-turbo for
+    R-Bench, gpt-4-turbo for MM-Vet). Key from OPENAI_API_KEY."""
+    judge_endpoint: str | None = None
+    """Base URL of the judge's OpenAI-compatible server (default: OpenAI)."""
+    judge_backend: str = "openai"
+    """The chat backend of the judge (:func:`factory.chains.backends.open_chat`)."""
+    judge_concurrency: int = 8
+    """Judge requests in flight."""
 
     def __post_init__(self) -> None:
         if isinstance(self.levels, str):
@@ -82,6 +150,9 @@ class EvalConfig:
                 fix="use e.g. 0.23",
             )
         self.levels = tuple(sorted({round(x, 2) for x in levels}))
+        if self.max_pixels is None:
+            kind = PROMPTS.get(self.prompt)
+            self.max_pixels = (kind.max_pixels if kind is not None else None) or DEFAULT_MAX_PIXELS
         if isinstance(self.only, str):
             self.only = tuple(x.strip() for x in self.only.split(",") if x.strip())
         elif self.only is not None:
@@ -99,7 +170,7 @@ class EvalConfig:
                 "prompt",
                 f"unknown prompt kind {self.prompt!r}",
                 value=self.prompt,
-                fix="use robust or plain (--prompt on the command line)",
+                fix=f"use one of {', '.join(PROMPTS)} (--prompt on the command line)",
             )
         if not self.levels:
             raise ConfigError("levels", "give at least one intensity", value=self.levels, fix=_LEVELS_FIX)
@@ -117,7 +188,11 @@ class EvalConfig:
                 get(n)
             except ValueError as exc:  # names the unknown degradation and the closest names
                 raise ConfigError("only", str(exc), value=n) from None
-        for field_name in ("batch_size", "concurrency", "max_new_tokens"):
+        t = self.temperature
+        if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 <= t <= 2:
+            raise ConfigError("temperature", f"must be a number in [0, 2], got {t!r}", value=t,
+                              fix="0 for greedy decoding (the default), e.g. 0.6 to sample like the reference demo")
+        for field_name in ("batch_size", "concurrency", "max_new_tokens", "max_pixels", "judge_concurrency"):
             v = getattr(self, field_name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ConfigError(field_name, f"must be a number >= 1, got {v!r}", value=v)

@@ -5,10 +5,12 @@ done already, whether the folder holds another run), :meth:`Runner.levels_to_ans
 question still needs, :meth:`Runner.run` asks the model and writes the reports. :func:`evaluate`
 is ``Runner(cfg, model=...).run()``.
 
-The model answers one chunk of prompts in a worker thread while this thread degrades the images
-of the next (image work overlaps generation, for endpoints and local models alike). Answers are
-appended to ``predictions.jsonl`` as whole, synced lines, so a killed run leaves at most one torn
-line, cut off on resume.
+A batch model (transformers) answers one chunk of prompts in a worker thread while this thread
+degrades the images of the next. A streaming model (an endpoint: ``model.session()``) is handed
+each question as soon as its image is ready and keeps its requests in flight without waiting for a
+chunk to finish; this thread only degrades, and writes answers as they arrive (in order). Answers
+are appended to ``predictions.jsonl`` as whole, synced lines, so a killed run leaves at most one
+torn line, cut off on resume.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import json
 import logging
 import os
 import time
+from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -29,10 +32,10 @@ from factory.errors import ConfigError
 from factory.layout import atomic_write
 
 from .benchmarks import BadRow, Benchmark, load_benchmark
-from .config import RUN_KEYS, EvalConfig
+from .config import PROMPTS, RUN_KEYS, EvalConfig
 from .models import Generation, Model, as_model, open_model
 from .reports import read_jsonl, summary_markdown, write_reports
-from .scoring import score_output
+from .scoring import MATCH, get_scorer
 
 __all__ = ["EvalRun", "Runner", "degraded_image", "eval_recipe", "evaluate", "make_prompt"]
 
@@ -43,15 +46,25 @@ log = logging.getLogger("robust_r1.evaluate")
 
 
 def make_prompt(kind: str, question: str, choices: Sequence[str], prompts_dir: str | None = None) -> str:
-    """The text the model sees: ``robust`` (``prompts/instruction.j2``) or ``plain`` (``prompts/plain.j2``)."""
-    from factory.chains.prompting import build_prompt, format_question, render_prompt
+    """The text the model sees under prompt kind ``kind`` (:data:`trainers.eval.config.PROMPTS`):
+    ``robust`` (``prompts/instruction.j2``), ``plain`` (``prompts/plain.j2``: options as ``A. x``
+    lines) or ``reference`` (``prompts/reference.j2``: the released models' own prompt, options as
+    ``0. x`` lines)."""
+    from factory.chains.prompting import build_prompt, render_prompt
 
+    spec = PROMPTS.get(kind)
+    if spec is None:
+        raise ConfigError("prompt", f"unknown prompt kind {kind!r}", value=kind, fix=f"use one of {', '.join(PROMPTS)}")
     if kind == "robust":
         return build_prompt(question, list(choices), prompts_dir)
-    if kind == "plain":
-        text = format_question(question, list(choices))
-        return render_prompt("plain", prompts_dir, question=text, choices=list(choices))
-    raise ConfigError("prompt", f"unknown prompt kind {kind!r}", value=kind, fix="use robust or plain")
+    options = [" ".join(str(c).split()) for c in choices]
+    letters = [_letter(i) for i in range(len(options))]
+    return render_prompt(spec.template, prompts_dir, question=str(question).strip(), choices=options, letters=letters)
+
+
+def _letter(i: int) -> str:
+    """A, B, ..., Z, then AA, AB, ... (a benchmark with more than 26 options)."""
+    return chr(65 + i) if i < 26 else _letter(i // 26 - 1) + chr(65 + i % 26)
 
 
 def eval_recipe(sample_id: str, level: float, seed: int, only: Sequence[str] | None = None):
@@ -113,9 +126,11 @@ def _error(sample_id: str, level: float | None, stage: str, error: Any) -> dict[
 class Runner:
     """One evaluation run (or its resumption) of ``cfg``.
 
-    ``model`` replaces the one ``cfg`` names (any object with ``generate(images, prompts)``); else
-    the model is opened at the first answer to generate, so a finished run never loads it.
-    ``chunk``: prompts per ``generate`` call (default ``max(batch_size, 4 x concurrency, 16)``).
+    ``model`` replaces the one ``cfg`` names (any object with ``generate(images, prompts)``, or
+    also ``session()`` to stream); else the model is opened at the first answer to generate, so a
+    finished run never loads it. ``chunk``: prompts per ``generate`` call of a batch model
+    (default ``max(batch_size, 4 x concurrency, 16)``); a streaming model has at most
+    ``2 x concurrency`` questions waiting or in flight.
     """
 
     def __init__(self, cfg: EvalConfig, *, model: Any = None, progress: bool = True, chunk: int | None = None):
@@ -125,6 +140,7 @@ class Runner:
         self.progress = progress
         self.chunk = chunk or max(cfg.batch_size, cfg.concurrency * 4, 16)
         self._model: Model | None = as_model(model) if model is not None else None
+        self._score = get_scorer(MATCH, cfg)  # the shared matching, read with the prompt's option labels
         self.bench: Benchmark | None = None
         self.done: set[tuple[str, float]] = set()
         """(question id, level) pairs already in ``predictions.jsonl`` (read by :meth:`prepare`)."""
@@ -136,6 +152,9 @@ class Runner:
         self._pending: list[Ask] = []
         self._inflight: tuple[Future, list[Ask]] | None = None
         self._pool: ThreadPoolExecutor | None = None
+        self._session: Any = None
+        self._stream: deque[tuple[Future, Ask]] = deque()
+        self._done_rows: list[tuple[Ask, Any]] = []
         self._bar: Any = None
 
     @property
@@ -178,7 +197,8 @@ class Runner:
             return
         mine = {**self.cfg.to_dict(), "benchmark": bench}
         theirs = {**old.get("config", {}), "benchmark": old.get("benchmark")}
-        diff = [k for k in RUN_KEYS if _canonical(mine.get(k)) != _canonical(theirs.get(k))]
+        # a key the older run.json lacks (a setting added since) is not compared
+        diff = [k for k in RUN_KEYS if k in theirs and _canonical(mine.get(k)) != _canonical(theirs.get(k))]
         if diff:
             raise ConfigError(
                 "out",
@@ -210,6 +230,12 @@ class Runner:
             self._drain()
         finally:
             self._pool.shutdown(wait=self._inflight is None, cancel_futures=True)
+            if self._session is not None:
+                for fut, _ in self._stream:
+                    fut.cancel()
+                self._stream.clear()
+                self._session.close()
+                self._session = None
             self._bar.close()
         lines = "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in self.errors)
         atomic_write(self.out / "errors.jsonl", lines)
@@ -260,8 +286,20 @@ class Runner:
 
     # ------------------------------------------------------------ generation in a worker thread
 
+    def _streaming(self) -> bool:
+        """Whether the model streams (has ``session()``); opens the session on first use."""
+        if self._session is not None:
+            return True
+        model = self.model
+        if not callable(getattr(model, "session", None)):
+            return False
+        self._session = model.session()
+        self.chunk = 1  # hand each question over as soon as its image is ready
+        return True
+
     def _submit(self) -> None:
-        """Send the pending chunk to the model (after the chunk in flight is written)."""
+        """Send the pending questions to the model: a chunk to a batch model (after the chunk in
+        flight is written), or each question to a streaming session."""
         if not self._pending:
             return
         cfg = self.cfg
@@ -276,12 +314,39 @@ class Runner:
         self._pending = []
         if not asks:
             return
+        if self._streaming():
+            window = 2 * max(1, cfg.concurrency)
+            for a, p in zip(asks, prompts, strict=True):
+                self._stream.append((self._session.submit(a.image, p), a._replace(image=None)))
+                self._collect(block_until=window)
+            return
         self._drain()
         model = self.model
         self._inflight = (self._pool.submit(model.generate, [a.image for a in asks], prompts), asks)
 
+    def _collect(self, block_until: int | None = None) -> None:
+        """Take the streamed answers that are done, in order; wait while more than ``block_until``
+        questions are waiting or in flight (``None``: wait for all). Answers are written in
+        batches of 32 (and at the end)."""
+        while self._stream:
+            fut, a = self._stream[0]
+            if not fut.done() and block_until is not None and len(self._stream) <= block_until:
+                break
+            self._stream.popleft()
+            try:
+                g = fut.result()
+            except Exception as exc:  # noqa: BLE001 - that answer failed: recorded by _write
+                g = exc
+            self._done_rows.append((a, g))
+        if len(self._done_rows) >= 32 or (block_until is None and self._done_rows):
+            done, self._done_rows = self._done_rows, []
+            self._write([a for a, _ in done], [g for _, g in done])
+
     def _drain(self) -> None:
-        """Wait for the chunk in flight and write its answers."""
+        """Wait for the chunk in flight (or every streamed question) and write the answers."""
+        if self._session is not None:
+            self._collect(None)
+            return
         if self._inflight is None:
             return
         fut, asks = self._inflight
@@ -308,7 +373,7 @@ class Runner:
                     "id": s.id, "level": level, "question": s.question, "choices": s.choices, "answer": s.answer,
                     "answer_text": s.answer_text, "recipe": a.recipe.to_dict() if a.recipe is not None else None,
                     "prompt": self.cfg.prompt, "output": g.text, "output_tokens": g.tokens,
-                    **score_output(str(g.text), s, level, a.recipe),
+                    **self._score(str(g.text), s, level, a.recipe),
                 }
             except Exception as exc:  # noqa: BLE001 - an output the scorer cannot read fails that answer only
                 self.errors.append(_error(s.id, level, "score", exc))
