@@ -16,7 +16,7 @@ from fake_llm_server import ServerConfig, make_server, stop_server
 from test_evaluate import ANSWERS, CHOICES, COLUMNS, make_bench
 from trainers.eval import PROMPTS, EndpointModel, EvalConfig, evaluate, make_prompt
 from trainers.eval.config import QWEN_MAX_PIXELS
-from trainers.eval.models import fit_image
+from trainers.eval.models import budget_side
 from trainers.presets import DEFAULT_MAX_PIXELS
 
 runner = CliRunner()
@@ -160,15 +160,25 @@ def test_reference_prompt_reaches_the_endpoint_text_first_no_system_message(tmp_
     assert run.summary["levels"][0]["accuracy"] == pytest.approx(ANSWERS.count(0) / len(ANSWERS))
 
 
-def test_the_endpoint_is_shown_the_pixels_a_local_model_is_shown():
+def test_the_endpoint_is_shown_an_image_of_the_local_models_pixel_budget():
+    import base64
+
+    import cv2
+
     from trainers.data import fit_pixels
 
-    big = np.random.default_rng(0).integers(0, 255, (600, 900, 3), dtype=np.uint8)
-    fitted = fit_image(big, 448 * 448)
-    assert fitted.shape[0] * fitted.shape[1] <= 448 * 448
-    assert np.array_equal(fitted, np.asarray(fit_pixels(big, 448 * 448)))
-    small = big[:100, :100]
-    assert fit_image(small, 448 * 448) is small and fit_image(big, None) is big
+    for h, w in [(600, 900), (1411, 1411), (172, 448), (3000, 40), (448, 448)]:
+        side = budget_side((h, w), 448 * 448)
+        url = EndpointModel("m", "http://127.0.0.1:9/v1").image_url(np.zeros((h, w, 3), np.uint8))
+        png = base64.b64decode(url.split(",", 1)[1])
+        got = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_UNCHANGED).shape[:2]
+        assert got[0] * got[1] <= 448 * 448
+        local = fit_pixels(np.zeros((h, w, 3), np.uint8), 448 * 448).size[::-1]
+        if h * w <= 448 * 448:
+            assert side == 0 and got == (h, w)
+        elif min(local) > 28:  # the same size as the local model's, give or take a pixel
+            assert abs(got[0] - local[0]) <= 1 and abs(got[1] - local[1]) <= 1, (got, local)
+    assert budget_side((100, 100), None) == 0
 
 
 class EchoChat:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import threading
 from collections.abc import Sequence
 from concurrent.futures import Future
@@ -31,7 +32,7 @@ __all__ = [
     "ObjectModel",
     "TransformersModel",
     "as_model",
-    "fit_image",
+    "budget_side",
     "open_model",
 ]
 
@@ -97,24 +98,27 @@ class TransformersModel:
         return out
 
 
-def fit_image(image: np.ndarray, max_pixels: int | None) -> np.ndarray:
-    """``image`` resized so ``width × height <= max_pixels`` (aspect kept, sides >= 28), exactly as
-    :class:`TransformersModel` resizes it (:func:`trainers.data.fit_pixels`), so an endpoint is shown
-    the pixels a local model is shown; unchanged when it fits."""
-    h, w = image.shape[:2]
-    if not max_pixels or (w * h <= max_pixels and min(w, h) >= 28):
-        return image
-    from trainers.data import fit_pixels
-
-    return np.asarray(fit_pixels(image, max_pixels))
+def budget_side(shape: Sequence[int], max_pixels: int | None) -> int:
+    """The longest side that fits an image of ``shape`` into ``max_pixels`` (width × height, aspect
+    kept; 0: it fits as it is). With it the factory's encoder
+    (:func:`factory.degrade.image.image_data_url`) resizes and encodes in one step; the size is
+    the one :func:`trainers.data.fit_pixels` gives a local model, give or take a pixel."""
+    h, w = int(shape[0]), int(shape[1])
+    if not max_pixels or w * h <= max_pixels:
+        return 0
+    longest = max(w, h)
+    side = max(1, math.floor(longest * math.sqrt(max_pixels / float(w * h))))
+    while side > 1 and round(w * side / longest) * round(h * side / longest) > max_pixels:
+        side -= 1
+    return side
 
 
 class EndpointModel:
     """Any OpenAI-compatible vision endpoint (vLLM, SGLang, Ollama, OpenAI) through the chat-backend
     API (:func:`factory.chains.backends.open_chat` and :func:`~factory.chains.backends.ask`; the
-    ``openai`` backend: concurrent requests, retries with backoff). The image, fitted to
-    ``max_pixels`` like a local model's, goes as a lossless PNG data URL; greedy decoding unless
-    ``temperature`` > 0 (seeded by ``seed``).
+    ``openai`` backend: concurrent requests, retries with backoff). The image, resized to the
+    pixel budget ``max_pixels`` of a local model (:func:`budget_side`), goes as a lossless PNG data
+    URL; greedy decoding unless ``temperature`` > 0 (seeded by ``seed``).
 
     :meth:`generate` answers a list at once; :meth:`session` streams (the runner submits each
     question as soon as its image is ready and keeps ``concurrency`` requests in flight)."""
@@ -145,12 +149,14 @@ class EndpointModel:
         self.max_pixels, self.image_first = max_pixels, image_first
 
     def image_url(self, image: np.ndarray | str) -> str:
-        """The data URL sent for ``image`` (a data URL passes through)."""
+        """The data URL sent for ``image``: resized to the pixel budget and encoded as a lossless
+        PNG in one step (a data URL passes through)."""
         if isinstance(image, str):
             return image
         from factory.degrade.image import image_data_url
 
-        return image_data_url(fit_image(np.asarray(image), self.max_pixels), 0)
+        im = np.asarray(image)
+        return image_data_url(im, budget_side(im.shape, self.max_pixels))
 
     def open_chat(self) -> Any:
         from factory.chains.backends import open_chat
@@ -186,12 +192,16 @@ class EndpointModel:
 class EndpointSession:
     """One chat client on an event loop in a background thread: :meth:`submit` hands a question to
     it and returns a :class:`concurrent.futures.Future` of its :class:`Generation` at once, so the
-    caller prepares the next image while requests are in flight. Images are encoded by a small
-    thread pool (PNG encoding releases the GIL), never on the event loop."""
+    caller prepares the next image while requests are in flight. Images are resized and encoded by
+    a thread pool (``encoders`` threads, default one per core within [2, 8]; that work releases the
+    GIL), never on the event loop."""
 
-    def __init__(self, model: EndpointModel, encoders: int = 2):
+    def __init__(self, model: EndpointModel, encoders: int | None = None):
+        import os
         from concurrent.futures import ThreadPoolExecutor
 
+        # resizing and PNG encoding release the GIL: one encoder per core, within [2, 8]
+        encoders = encoders or max(2, min(8, os.cpu_count() or 2))
         self.model = model
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="eval-endpoint", daemon=True)
