@@ -12,6 +12,7 @@ from factory.sources import Sample
 from fake_llm_server import ServerConfig, make_server, stop_server
 from trainers.eval import EvalConfig, get_scorer, summarize
 from trainers.eval.judge import JUDGES, RBENCH_SYSTEM, Judge, judge_answer_text
+from trainers.eval.scoring import score_rows
 
 IND = " " * 12
 
@@ -215,3 +216,19 @@ def test_judge_answer_text_is_the_answer_block_else_the_output():
     assert judge_answer_text("<TYPE>x<TYPE_END><ANSWER> a cat <ANSWER_END>") == "a cat"
     assert judge_answer_text("  A cat sits.  ") == "A cat sits."
     assert judge_answer_text("<ANSWER> <ANSWER_END> fallback") == "<ANSWER> <ANSWER_END> fallback"
+
+
+def test_score_rows_judges_a_batch_concurrently_and_matches_the_rest(tmp_path):
+    server, url, stats = make_server(ServerConfig(latency=0.05, responder=lambda req: "Score: 2"))
+    try:
+        cfg = EvalConfig(model="m", out=str(tmp_path), judge_endpoint=url, judge_model="j", judge_concurrency=16)
+        vqa, match = get_scorer("judge:rbench-vqa", cfg), get_scorer("match", cfg)
+        items = [(f"an umbrella ({i})", VQA, 0.23, None) for i in range(6)] + [("B", MCQ, 0.23, None)]
+        items.append(("x", CAP, 0.45, None))  # no ground truth for the VQA judge: fails alone
+        rows = score_rows(items, lambda s: match if s is MCQ else vqa)
+        vqa.close()
+    finally:
+        stop_server(server)
+    assert [r["correct"] for r in rows[:7]] == [1.0] * 7 and rows[6]["pred_index"] == 1
+    assert isinstance(rows[7], ValueError)
+    assert stats.requests == 30 and stats.max_inflight > 5  # 6 answers x 5 votes, several answers at once

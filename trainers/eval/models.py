@@ -164,10 +164,13 @@ class EndpointModel:
         return open_chat(self.backend, **self.settings)
 
     async def ask(self, chat: Any, image: np.ndarray | str, prompt: str, executor: Any = None) -> Generation:
-        """One question: the image encoded off the event loop, then the request."""
+        """One question: the image encoded off the event loop (a data URL is sent as it is), then
+        the request."""
         from factory.chains.backends import ask
 
-        url = await asyncio.get_running_loop().run_in_executor(executor, self.image_url, image)
+        url = image if isinstance(image, str) else await asyncio.get_running_loop().run_in_executor(
+            executor, self.image_url, image
+        )
         reply = await ask(chat, prompt, [url], image_first=self.image_first)
         return Generation(reply.text, reply.completion_tokens)
 
@@ -211,17 +214,42 @@ class EndpointSession:
         self._closed = False
 
     def submit(self, image: np.ndarray | str, prompt: str) -> Future:
+        """Ask ``prompt`` about ``image``; the future holds the :class:`Generation` (or the error).
+
+        The image is encoded by an encoder thread, which then hands the request to the event loop:
+        one thread hand-off per question, and the loop never waits for an encoder."""
         if self._closed:
             raise RuntimeError("the endpoint session is closed")
-        return asyncio.run_coroutine_threadsafe(self.model.ask(self._chat, image, prompt, self._encoders), self._loop)
+        out: Future = Future()
+        out.set_running_or_notify_cancel()
+
+        def encoded(done: Future) -> None:  # runs in the encoder thread
+            try:
+                url = done.result()
+                inner = asyncio.run_coroutine_threadsafe(self.model.ask(self._chat, url, prompt), self._loop)
+            except BaseException as exc:  # noqa: BLE001 - the encoding (or a closed loop) fails this question
+                out.set_exception(exc)
+                return
+            inner.add_done_callback(lambda f: _settle(out, f))
+
+        self._encoders.submit(self.model.image_url, image).add_done_callback(encoded)
+        return out
 
     def close(self) -> None:
         """Close the chat client (waiting for what is in flight), stop the loop and the encoders."""
         if self._closed:
             return
         self._closed = True
+
+        async def shutdown() -> None:  # requests still in flight (an interrupted run) are cancelled
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await self._chat.aclose()
+
         try:
-            asyncio.run_coroutine_threadsafe(self._chat.aclose(), self._loop).result(timeout=60)
+            asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(timeout=60)
         finally:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout=60)
@@ -233,6 +261,16 @@ class EndpointSession:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def _settle(out: Future, done: Future) -> None:
+    """Copy the outcome of ``done`` into ``out``."""
+    if done.cancelled():
+        out.set_exception(RuntimeError("the request was cancelled (the session closed)"))
+    elif done.exception() is not None:
+        out.set_exception(done.exception())
+    else:
+        out.set_result(done.result())
 
 
 class ObjectModel:

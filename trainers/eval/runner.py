@@ -35,7 +35,7 @@ from .benchmarks import BadRow, Benchmark, load_benchmark
 from .config import PROMPTS, RUN_KEYS, EvalConfig
 from .models import Generation, Model, as_model, open_model
 from .reports import read_jsonl, summary_markdown, write_reports
-from .scoring import MATCH, get_scorer
+from .scoring import MATCH, get_scorer, score_rows
 
 __all__ = ["EvalRun", "Runner", "degraded_image", "eval_recipe", "evaluate", "make_prompt"]
 
@@ -236,6 +236,7 @@ class Runner:
                 self._stream.clear()
                 self._session.close()
                 self._session = None
+            self._close_scorers()
             self._bar.close()
         lines = "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in self.errors)
         atomic_write(self.out / "errors.jsonl", lines)
@@ -244,6 +245,14 @@ class Runner:
                         len(self.errors), self.out / "errors.jsonl")
         summary = write_reports(self.out, scope=(self.seen, levels))
         return EvalRun(self.out, self.generated, self.skipped, len(self.errors), summary, time.perf_counter() - t0)
+
+    def _close_scorers(self) -> None:
+        """Release the scorers that hold connections (a judge's)."""
+        scorers = [self._score, *getattr(self, "_scorers", {}).values()]
+        for sc in {id(x): x for x in scorers}.values():
+            close = getattr(sc, "close", None)
+            if callable(close):
+                close()
 
     # ------------------------------------------------------------ one question
 
@@ -359,26 +368,34 @@ class Runner:
             outs = [exc] * len(asks)
         self._write(asks, outs)
 
+    def _scorer_for(self, sample: Any) -> Any:
+        """The scorer of ``sample``'s answers (the shared matching, with the prompt's labels)."""
+        return self._score
+
     def _write(self, asks: list[Ask], outs: Sequence[Any]) -> None:
-        lines = []
+        done: list[tuple[Ask, Generation]] = []
         for a, g in zip(asks, outs, strict=True):
-            s, level = a.sample, a.level
             if isinstance(g, BaseException):
-                self.errors.append(_error(s.id, level, "generate", g))
+                self.errors.append(_error(a.sample.id, a.level, "generate", g))
                 continue
-            if isinstance(g, str):
-                g = Generation(g)
+            done.append((a, Generation(g) if isinstance(g, str) else g))
+        # scored together: a judge (score_many) judges the whole batch concurrently
+        scores = score_rows([(str(g.text), a.sample, a.level, a.recipe) for a, g in done], self._scorer_for)
+        lines = []
+        for (a, g), sc in zip(done, scores, strict=True):
+            s, level = a.sample, a.level
+            if isinstance(sc, Exception):  # an output the scorer cannot read fails that answer only
+                self.errors.append(_error(s.id, level, "score", sc))
+                continue
+            row = {
+                "id": s.id, "level": level, "question": s.question, "choices": s.choices, "answer": s.answer,
+                "answer_text": s.answer_text, "recipe": a.recipe.to_dict() if a.recipe is not None else None,
+                "prompt": self.cfg.prompt, "output": g.text, "output_tokens": g.tokens, **sc,
+            }
             try:
-                row = {
-                    "id": s.id, "level": level, "question": s.question, "choices": s.choices, "answer": s.answer,
-                    "answer_text": s.answer_text, "recipe": a.recipe.to_dict() if a.recipe is not None else None,
-                    "prompt": self.cfg.prompt, "output": g.text, "output_tokens": g.tokens,
-                    **self._score(str(g.text), s, level, a.recipe),
-                }
-            except Exception as exc:  # noqa: BLE001 - an output the scorer cannot read fails that answer only
+                lines.append(json.dumps(row, ensure_ascii=False) + "\n")
+            except (TypeError, ValueError) as exc:
                 self.errors.append(_error(s.id, level, "score", exc))
-                continue
-            lines.append(json.dumps(row, ensure_ascii=False) + "\n")
         if lines:  # whole lines, flushed and synced: a kill leaves at most one torn line (cut off on resume)
             with open(self.predictions_path, "a", encoding="utf-8") as f:
                 f.write("".join(lines))

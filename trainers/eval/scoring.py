@@ -36,6 +36,7 @@ __all__ = [
     "predicted_types",
     "prompt_labels",
     "score_output",
+    "score_rows",
     "summarize",
 ]
 
@@ -161,6 +162,35 @@ class JudgedScorer:
 
     def close(self) -> None:
         self.judge.close()
+
+
+def score_rows(
+    items: Sequence[tuple[str, Any, float, Any]], scorer_for: Callable[[Any], Scorer]
+) -> list[dict[str, Any] | Exception]:
+    """Score many ``(text, sample, level, recipe)`` answers, each with ``scorer_for(sample)``: the
+    answers of a scorer with ``score_many`` (a judge) are scored together, concurrently; the
+    others one by one. One row dict, or the exception that failed it, per item, in order."""
+    out: list[dict[str, Any] | Exception | None] = [None] * len(items)
+    groups: dict[int, tuple[Scorer, list[int]]] = {}
+    for k, item in enumerate(items):
+        scorer = scorer_for(item[1])
+        groups.setdefault(id(scorer), (scorer, []))[1].append(k)
+    for scorer, ks in groups.values():
+        many = getattr(scorer, "score_many", None)
+        if callable(many):
+            try:
+                results = many([items[k] for k in ks])
+            except Exception as exc:  # noqa: BLE001 - the whole group failed: every answer of it
+                results = [exc] * len(ks)
+            for k, r in zip(ks, results, strict=True):
+                out[k] = r
+            continue
+        for k in ks:
+            try:
+                out[k] = scorer(*items[k])
+            except Exception as exc:  # noqa: BLE001 - an output the scorer cannot read fails that answer only
+                out[k] = exc
+    return out  # type: ignore[return-value]
 
 
 def mean(xs: Iterable[float | None]) -> float | None:
