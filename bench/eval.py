@@ -121,6 +121,7 @@ def main() -> None:
     ap.add_argument("--tokens", type=int, default=32)
     ap.add_argument("--limit", type=int, default=16, help="questions for the transformers part")
     ap.add_argument("--no-transformers", action="store_true")
+    ap.add_argument("--no-endpoint", action="store_true")
     args = ap.parse_args()
     os.environ.setdefault("TRITON_INTERPRET", "1")
     print(f"machine: {_machine()}; load average {os.getloadavg()[0]:.1f} at the start")
@@ -132,8 +133,9 @@ def main() -> None:
         )
         try:
             url = srv.stdout.readline().strip()
-            endpoint(url, 8, args.latency, tmp, "demo", srv.pid)  # warm-up (imports, first connections)
-            for workload in args.workloads.split(","):
+            if not args.no_endpoint:
+                endpoint(url, 8, args.latency, tmp, "demo", srv.pid)  # warm-up (imports, first connections)
+            for workload in [] if args.no_endpoint else args.workloads.split(","):
                 print(f"\nendpoint, {args.latency * 1000:.0f} ms per call, workload {workload}, "
                       f"{args.repeat} runs per row (best and median)")
                 print("| concurrency | answers | best answers/s (% of ideal) | median (%) | ideal | "
