@@ -123,6 +123,8 @@ CASES = [
     ("I think it is a bird.", ANIMALS, BOTH, 2, "I is a pronoun"),
     ("A or C", ANIMALS, BOTH, None, "two letters"),
     ("A", WORDS, BOTH, 0, "options whose text is a letter"),
+    ("(B) right", ["(A) left", "(B) right"], BOTH, 1, "issue: option texts that start with their own label"),
+    ("B", ["(A) left", "(B) right"], BOTH, 1, "a bare letter with such options"),
     ("In the image, I can see a bird flying over the water.", ANIMALS, BOTH, 2, "a pronoun, then the text"),
     ("Both A and B are possible", ANIMALS, BOTH, None, "two letters"),
     ("The correct choice here is B", ANIMALS, BOTH, 1, "an uncued letter closing a short answer"),
