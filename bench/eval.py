@@ -13,6 +13,8 @@
   milliseconds per answer of this process (the client) and of the server process.
 * transformers: the tiny Qwen2.5-VL on the CPU at batch size 1 and 8 (greedy, fixed new tokens).
 * resume: a finished run re-run (reads predictions, rewrites the reports, generates nothing).
+* ``--stages``: the client's CPU per answer, step by step (one thread, sequential), which bounds what
+  the endpoint part can reach on a machine's cores.
 
 Run: ``.venv/bin/python bench/eval.py`` (results in bench/README.md). Other engineers' jobs on the
 machine slow every number: the load average is printed with each row.
@@ -29,6 +31,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -83,6 +86,58 @@ def endpoint(url: str, concurrency: int, latency: float, tmp: Path, bench: str, 
             "client_ms": 1000 * (c1 - c0) / n, "server_ms": 1000 * (s1 - s0) / n, "load": os.getloadavg()[0]}
 
 
+def stages(passes: int = 3, max_pixels: int = 448 * 448) -> dict[str, float]:
+    """CPU ms per answer of each client step, one thread, sequential (``time.process_time``): the
+    demo train questions as JPEG at clean + 3 levels, ``passes`` times."""
+    import base64
+
+    import cv2
+    import numpy as np
+
+    from factory.chains.backends import chat_messages
+    from factory.chains.llm import DiskCache, request_blob
+    from factory.degrade import render
+    from factory.degrade.image import encode_png
+    from trainers.eval.benchmarks import load_benchmark
+    from trainers.eval.models import budget_side
+    from trainers.eval.runner import eval_recipe, make_prompt
+    from trainers.eval.scoring import score_output
+
+    demo = [s for s in load_benchmark("demo", split="train") if hasattr(s, "load_image")]
+    jpegs = [cv2.imencode(".jpg", s.load_image()[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, 95])[1] for s in demo]
+    steps = ["decode the JPEG (once per question)", "draw the recipe and degrade", "resize to the pixel budget",
+             "lossless PNG", "base64", "prompt", "request JSON + key", "score"]
+    acc = dict.fromkeys(steps, 0.0)
+    clock, n = time.process_time, 0
+
+    def timed(step: str, fn: Any) -> Any:
+        t = clock()
+        out = fn()
+        acc[step] += clock() - t
+        return out
+
+    for _ in range(passes):
+        for s, jpg in zip(demo, jpegs, strict=True):
+            img = timed(steps[0], lambda jpg=jpg: cv2.cvtColor(cv2.imdecode(jpg, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB))
+            for lv in LEVELS:
+                recipe = eval_recipe(s.id, lv, 0)
+                im = timed(steps[1], lambda img=img, r=recipe: img if r is None else render(img, r))
+                side = budget_side(im.shape, max_pixels)
+                h, w = im.shape[:2]
+                size = (max(1, round(w * side / max(h, w))), max(1, round(h * side / max(h, w)))) if side else None
+                small = timed(steps[2], lambda im=im, size=size: im if size is None else
+                              cv2.resize(im, size, interpolation=cv2.INTER_AREA))
+                png = timed(steps[3], lambda small=small: encode_png(np.ascontiguousarray(small)))
+                url = timed(steps[4], lambda png=png: "data:image/png;base64," + base64.b64encode(png).decode("ascii"))
+                prompt = timed(steps[5], lambda s=s: make_prompt("robust", s.question, s.choices))
+                body = {"model": "bench", "messages": chat_messages(prompt, [url]), "temperature": 0.0,
+                        "max_tokens": 1024, "seed": 0}
+                timed(steps[6], lambda body=body: DiskCache.key(request_blob(body)))
+                timed(steps[7], lambda s=s, lv=lv, r=recipe: score_output("<ANSWER>1<ANSWER_END>", s, lv, r))
+                n += 1
+    return {k: 1000 * v / n for k, v in acc.items()} | {"answers": n}
+
+
 def transformers_batch(batch: int, tokens: int, tmp: Path, limit: int) -> dict:
     from trainers.evaluate import EvalConfig, TransformersModel, evaluate
 
@@ -122,9 +177,18 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=16, help="questions for the transformers part")
     ap.add_argument("--no-transformers", action="store_true")
     ap.add_argument("--no-endpoint", action="store_true")
+    ap.add_argument("--stages", action="store_true", help="only the client's CPU per answer, step by step")
     args = ap.parse_args()
     os.environ.setdefault("TRITON_INTERPRET", "1")
     print(f"machine: {_machine()}; load average {os.getloadavg()[0]:.1f} at the start")
+    if args.stages:
+        res = stages()
+        print(f"\nclient CPU per answer, one thread, sequential ({res.pop('answers')} answers)")
+        print("| step | ms per answer |\n|---|---:|")
+        for k, v in res.items():
+            print(f"| {k} | {v:.2f} |")
+        print(f"| **total** | **{sum(res.values()):.2f}** |")
+        return
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         srv = subprocess.Popen(
