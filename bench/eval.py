@@ -63,9 +63,16 @@ def sized_benchmark(tmp: Path, questions: int) -> Path:
     return path
 
 
-def endpoint(url: str, concurrency: int, latency: float, tmp: Path, bench: str, server_pid: int) -> dict:
-    import psutil
+def _cpu(pid: int | None = None) -> float:
+    """CPU seconds (user + system) of this process, or of process ``pid`` (Linux ``/proc``)."""
+    if pid is None:
+        t = os.times()
+        return t.user + t.system
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
+
+def endpoint(url: str, concurrency: int, latency: float, tmp: Path, bench: str, server_pid: int) -> dict:
     from trainers.evaluate import EndpointModel, EvalConfig, evaluate
 
     out = tmp / f"ep-{concurrency}-{time.monotonic_ns()}"
@@ -74,12 +81,11 @@ def endpoint(url: str, concurrency: int, latency: float, tmp: Path, bench: str, 
     cfg = EvalConfig(model="bench", endpoint=url, out=str(out), benchmark=bench, split=split, concurrency=concurrency,
                      seed=0, **extra)
     model = EndpointModel("bench", url, concurrency=concurrency)
-    me, srv = psutil.Process(), psutil.Process(server_pid)
-    c0, s0 = sum(me.cpu_times()[:2]), sum(srv.cpu_times()[:2])
+    c0, s0 = _cpu(), _cpu(server_pid)
     t = time.perf_counter()
     run = evaluate(cfg, model=model, progress=False)
     sec = time.perf_counter() - t
-    c1, s1 = sum(me.cpu_times()[:2]), sum(srv.cpu_times()[:2])
+    c1, s1 = _cpu(), _cpu(server_pid)
     ideal = concurrency / latency
     n = run.generated
     return {"n": n, "seconds": sec, "aps": n / sec, "ideal": ideal, "pct": 100 * n / sec / ideal,
