@@ -120,8 +120,11 @@ OLD_CLI = {
         "--endpoint": None,
         "--levels": "clean,0.23,0.45,0.9",
         "--limit": None,
+        "--judge-concurrency": 8,
+        "--judge-endpoint": None,
+        "--judge-model": None,
         "--max-new-tokens": 1024,
-        "--max-pixels": None,  # issue 12: the model folder's saved budget unless given
+        "--max-pixels": None,  # the prompt kind's, else the model folder's saved budget, else 448 x 448
         "--name": None,
         "--only": None,
         "--options": None,
@@ -130,6 +133,8 @@ OLD_CLI = {
         "--prompts": None,
         "--seed": 0,
         "--split": None,
+        "--style": None,  # issue 16
+        "--temperature": 0.0,
         "<model>": None,
     },
     "eval-compare": {

@@ -132,7 +132,7 @@ def test_perfect_scripted_model_scores_one_everywhere_and_the_broken_image_is_re
 
 
 def test_always_option_zero_scores_the_share_of_answer_zero(bench_path, tmp_path):
-    server, url, stats = make_server(ServerConfig(responder=lambda req: "0"))
+    server, url, stats = make_server(ServerConfig(responder=lambda req: "A"))
     try:
         run = evaluate(_cfg(bench_path, tmp_path / "zero", endpoint=url, model="zero", prompt="plain"), progress=False)
     finally:
@@ -142,9 +142,20 @@ def test_always_option_zero_scores_the_share_of_answer_zero(bench_path, tmp_path
         assert sc["accuracy"] == pytest.approx(share)
         assert sc["type_f1"] is None and sc["format_valid"] == 0.0  # no TYPE block: no perception scores
     prompts = [json.loads(b)["messages"][0]["content"][1]["text"] for b in stats.bodies]
-    assert all("Answer with the number of the correct option only." in p and "<TYPE>" not in p for p in prompts)
+    assert all("Answer with the option's letter from the given choices directly." in p for p in prompts)
+    assert all("<TYPE>" not in p for p in prompts)
     # requests run concurrently, so they arrive in any order: find the first question's
-    assert any(p.startswith("Question number 0:") and "0. a cat 1. a dog" in p for p in prompts)
+    assert any(p.startswith("Question number 0:") and "\nA. a cat\nB. a dog\n" in p for p in prompts)
+
+
+def test_plain_prompt_reads_numbers_as_values_not_indices(bench_path, tmp_path):
+    """Under the letter-labelled plain prompt "0" names no option (it is not an option's text)."""
+    server, url, _ = make_server(ServerConfig(responder=lambda req: "0"))
+    try:
+        run = evaluate(_cfg(bench_path, tmp_path / "zero", endpoint=url, model="zero", prompt="plain"), progress=False)
+    finally:
+        stop_server(server)
+    assert all(sc["accuracy"] == 0.0 for sc in run.summary["levels"])
 
 
 def test_predictions_hold_the_recipe_that_reproduces_each_image(bench_path, tmp_path):

@@ -226,8 +226,12 @@ def test_padding_the_reasoning_cannot_raise_r_len():
 
 
 def test_gaming_the_answer_block_earns_nothing():
-    for hedge in ("0 1 2", "A B C", "a dog or a cat", "0. a dog 1. a cat 2. a bird", "B. a cat, not a dog", "Option 7"):
+    hedges = ("0 1 2", "A B C", "a dog or a cat", "0. a dog 1. a cat 2. a bird", "Option 7", "B, C", "B or C",
+              "B/C", "the answer is B or A", "It is a dog, B")
+    for hedge in hedges:
         assert accuracy_reward([chain(answer=hedge)], **COLS) == [0.0], hedge
+    # a label that restates its own option commits to it; the contrast that follows is no hedge
+    assert accuracy_reward([chain(answer="B. a cat, not a dog")], **COLS) == [1.0]
 
 
 # ---------------------------------------------------------------- format

@@ -54,10 +54,12 @@ class Predictor:
         return [text for text, _ in self.generate_counted(images, prompts, max_new_tokens=max_new_tokens, temperature=temperature, seed=seed)]
 
     def generate_counted(
-        self, images: Sequence[Any], prompts: Sequence[str], *, max_new_tokens: int = 512, temperature: float = 0.0, seed: int = 0
+        self, images: Sequence[Any], prompts: Sequence[str], *, max_new_tokens: int = 512, temperature: float = 0.0,
+        seed: int = 0, image_first: bool = True,
     ) -> list[tuple[str, int]]:
         """Like :meth:`generate`, with the number of generated tokens of each completion (up to and
-        including its end-of-sequence token; padding after it is not counted)."""
+        including its end-of-sequence token; padding after it is not counted). ``image_first=False``
+        puts the text before the image in the user turn (the reference demo's order)."""
         import torch
 
         from .data import fit_pixels
@@ -66,7 +68,11 @@ class Predictor:
             raise ValueError(f"generate: {len(images)} images for {len(prompts)} prompts; pass one image per prompt.")
         if not prompts:
             return []
-        msgs = [[{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": p}]}] for p in prompts]
+        def turn(p: str) -> list[dict[str, Any]]:
+            parts = [{"type": "image"}, {"type": "text", "text": p}]
+            return [{"role": "user", "content": parts if image_first else parts[::-1]}]
+
+        msgs = [turn(p) for p in prompts]
         texts = [self.processor.apply_chat_template(m, add_generation_prompt=True, tokenize=False) for m in msgs]
         pix = [fit_pixels(im, self.max_pixels) for im in images]
         inputs = self.processor(text=texts, images=pix, return_tensors="pt", padding=True)

@@ -257,11 +257,15 @@ def open_chat(name: str = "openai", **settings: Any) -> ChatBackend:
 # ---------------------------------------------------------------- messages, sync calls
 
 
-def chat_messages(text: str, images: Sequence[str] = (), *, system: str | None = None) -> list[dict[str, Any]]:
+def chat_messages(
+    text: str, images: Sequence[str] = (), *, system: str | None = None, image_first: bool = True
+) -> list[dict[str, Any]]:
     """OpenAI-style messages: an optional system turn, then one user turn with the images (data
-    URLs, see ``factory.degrade.image.image_data_url``) before the text."""
+    URLs, see ``factory.degrade.image.image_data_url``) before the text (after it with
+    ``image_first=False``, as some models were trained)."""
     content: list[dict[str, Any]] = [{"type": "image_url", "image_url": {"url": url}} for url in images]
-    content.append({"type": "text", "text": text})
+    text_part = {"type": "text", "text": text}
+    content = [*content, text_part] if image_first else [text_part, *content]
     head = [{"role": "system", "content": system}] if system is not None else []
     return [*head, {"role": "user", "content": content}]
 
@@ -282,11 +286,17 @@ async def encode_images(images: Sequence[Any], max_side: int = 768) -> list[str]
 
 
 async def ask(
-    chat: ChatBackend, text: str, images: Sequence[Any] = (), *, system: str | None = None, max_side: int = 768
+    chat: ChatBackend,
+    text: str,
+    images: Sequence[Any] = (),
+    *,
+    system: str | None = None,
+    max_side: int = 768,
+    image_first: bool = True,
 ) -> Reply:
     """One image + text question to ``chat`` (images: RGB arrays or data URLs)."""
     urls = await encode_images(images, max_side)
-    return await chat.complete(chat_messages(text, urls, system=system))
+    return await chat.complete(chat_messages(text, urls, system=system, image_first=image_first))
 
 
 def run_sync(coro: Awaitable[T]) -> T:

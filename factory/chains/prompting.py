@@ -56,14 +56,16 @@ def reload_prompts() -> None:
     _env.cache_clear()
 
 
-def render_prompt(name: str, prompts_dir: str | Path | None = None, **context: Any) -> str:
-    """Render ``prompts/<name>.j2`` with ``context``; errors name the template and the problem."""
+def render_prompt(name: str, prompts_dir: str | Path | None = None, *, strip: bool = True, **context: Any) -> str:
+    """Render ``prompts/<name>.j2`` with ``context``; errors name the template and the problem.
+    Surrounding whitespace is stripped unless ``strip=False`` (a prompt kept byte for byte)."""
     from jinja2 import TemplateNotFound, TemplateSyntaxError, UndefinedError
     from jinja2.exceptions import SecurityError
 
     env = _env(str(prompts_dir) if prompts_dir else None)
     try:
-        return env.get_template(f"{name}.j2").render(**context).strip()
+        text = env.get_template(f"{name}.j2").render(**context)
+        return text.strip() if strip else text
     except TemplateNotFound:
         looked = f"{prompts_dir or '-'} and {_bundled.path()}"
         raise ValueError(f"prompt template {name}.j2 not found (looked in {looked}).") from None

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from .common import MAX_PIXELS_HELP, add_command
+from .common import STYLE, add_command, style_or_default
 
 
 def eval_cmd(
@@ -35,7 +35,10 @@ def eval_cmd(
         None, "--endpoint", help="Base URL of an OpenAI-compatible server (key: OPENAI_API_KEY)."
     ),
     prompt: str = typer.Option(
-        "robust", "--prompt", help="robust (TYPE ... ANSWER instruction) or plain (answer with the option)."
+        "robust",
+        "--prompt",
+        help="robust (our TYPE ... ANSWER instruction, options 0. 1. ...), plain (options A. B. ..., answer with the "
+        "letter; for base models) or reference (the released Robust-R1 models' own prompt from demo.py).",
     ),
     prompts_dir: Path | None = typer.Option(None, "--prompts", help="Folder of edited prompt templates."),
     levels: str = typer.Option(
@@ -47,9 +50,29 @@ def eval_cmd(
     batch_size: int = typer.Option(8, "--batch-size", help="Questions per generation batch (transformers)."),
     concurrency: int = typer.Option(8, "--concurrency", help="Requests in flight (endpoint)."),
     max_new_tokens: int = typer.Option(1024, "--max-new-tokens"),
-    max_pixels: int | None = typer.Option(None, "--max-pixels", help=MAX_PIXELS_HELP),
+    max_pixels: int | None = typer.Option(
+        None,
+        "--max-pixels",
+        help="Image budget (width x height) of what the model is shown, local or endpoint. Default: the stock "
+        "Qwen2.5-VL processor's 12845056 for --prompt reference, else the model folder's training budget "
+        "(robust_r1_settings.json), else 448x448.",
+    ),
+    temperature: float = typer.Option(
+        0.0, "--temperature", help="0: greedy (default); > 0: sampling seeded by --seed (the reference demo: 0.6)."
+    ),
+    judge_model: str | None = typer.Option(
+        None,
+        "--judge-model",
+        help="LLM judge of benchmarks scored by judgement (R-Bench VQA/CAP, MM-Vet); default: the benchmark's own "
+        "(gpt-3.5-turbo for R-Bench, gpt-4-turbo for MM-Vet). Key: OPENAI_API_KEY.",
+    ),
+    judge_endpoint: str | None = typer.Option(
+        None, "--judge-endpoint", help="OpenAI-compatible server of the judge (default: OpenAI)."
+    ),
+    judge_concurrency: int = typer.Option(8, "--judge-concurrency", help="Judge requests in flight."),
     backend: str = typer.Option("auto", "--backend", help="auto, unsloth or hf (transformers models)."),
     name: str | None = typer.Option(None, "--name", help="Label of the run in tables and plots."),
+    style: str | None = STYLE,
 ) -> None:
     """Robustness evaluation: accuracy, degradation perception and format at clean and degraded levels.
 
@@ -72,13 +95,18 @@ def eval_cmd(
         levels=levels,
         seed=seed,
         only=only,
+        style=style_or_default(style),
         limit=limit,
         batch_size=batch_size,
         concurrency=concurrency,
         max_new_tokens=max_new_tokens,
         max_pixels=max_pixels,
+        temperature=temperature,
         backend=backend,
         name=name,
+        judge_model=judge_model,
+        judge_endpoint=judge_endpoint,
+        judge_concurrency=judge_concurrency,
     )
     run = evaluate(cfg)
     typer.echo(run.table())

@@ -12,7 +12,8 @@ The package:
 * :mod:`.config`: :class:`EvalConfig`, the levels;
 * :mod:`.models`: the model adapters (transformers, OpenAI-compatible endpoint, any object with
   ``generate``);
-* :mod:`.scoring`: per-answer, per-level and per-run scores;
+* :mod:`.scoring`: per-answer, per-level and per-run scores, the scorers (:func:`get_scorer`);
+* :mod:`.judge`: LLM judges (R-Bench VQA / CAP / MCQ, MM-Vet) through the chat backend;
 * :mod:`.runner`: :class:`Runner` and :func:`evaluate`;
 * :mod:`.reports`: ``summary.md/.csv/.json``, ``breakdown.csv``, plots, :func:`compare`;
 * :mod:`.benchmarks`: the benchmark presets and loading (:mod:`.tsv`: VLMEvalKit TSV files);
@@ -36,23 +37,40 @@ A re-run with the same folder skips every (question, level) already in ``predict
 from __future__ import annotations
 
 from . import predegraded  # noqa: F401  (registers the rbench and mmdbench families)
-from .config import DEFAULT_LEVELS, LEVEL_NAMES, PROMPT_KINDS, EvalConfig, level_name, parse_levels
-from .models import EndpointModel, Generation, Model, ObjectModel, TransformersModel, as_model, open_model
+from .config import DEFAULT_LEVELS, LEVEL_NAMES, PROMPT_KINDS, PROMPTS, EvalConfig, PromptKind, level_name, parse_levels
+from .judge import JUDGES, Judge, JudgeSpec
+from .models import (
+    EndpointModel,
+    EndpointSession,
+    Generation,
+    Model,
+    ObjectModel,
+    TransformersModel,
+    as_model,
+    open_model,
+)
 from .reports import compare, load_run, plot_accuracy, summary_markdown, write_reports
 from .runner import EvalRun, Runner, degraded_image, eval_recipe, evaluate, make_prompt
-from .scoring import UNPARSED, level_scores, predicted_types, score_output, summarize
+from .scoring import UNPARSED, JudgedScorer, get_scorer, level_scores, predicted_types, score_output, summarize
 
 __all__ = [
     "DEFAULT_LEVELS",
+    "JUDGES",
     "LEVEL_NAMES",
+    "PROMPTS",
     "PROMPT_KINDS",
     "UNPARSED",
     "EndpointModel",
+    "EndpointSession",
     "EvalConfig",
     "EvalRun",
     "Generation",
+    "Judge",
+    "JudgeSpec",
+    "JudgedScorer",
     "Model",
     "ObjectModel",
+    "PromptKind",
     "Runner",
     "TransformersModel",
     "as_model",
@@ -60,6 +78,7 @@ __all__ = [
     "degraded_image",
     "eval_recipe",
     "evaluate",
+    "get_scorer",
     "level_name",
     "level_scores",
     "load_run",

@@ -405,28 +405,16 @@ _image_cell = image_cell  # the former private name
 
 
 def resolve_scorer(name: str, cfg: Any = None) -> Callable[..., dict[str, Any]]:
-    """The scorer a benchmark names: ``match`` is :func:`trainers.eval.scoring.score_output` (the
-    shared answer matching); any other name (``judge:mmvet``, ``judge:rbench-vqa``, ...) is looked
-    up with ``trainers.eval.scoring.get_scorer(name, cfg)``, which returns a callable with
-    ``score_output``'s signature ``(text, sample, level, recipe) -> dict``.
+    """The scorer a benchmark names (``match``: the shared answer matching with the prompt's option
+    labels; ``judge:mmvet``, ``judge:rbench-vqa``, ...: an LLM judge), from
+    :func:`trainers.eval.scoring.get_scorer`: a callable ``(text, sample, level, recipe) -> dict``.
 
-    :class:`factory.errors.ConfigError` (field ``benchmark``) when the scorer is not available, before
-    any answer is generated."""
-    from . import scoring
+    :class:`factory.errors.ConfigError` (field ``benchmark``) for an unknown scorer, before any
+    answer is generated (a judge without a key raises its own ``ConfigError``)."""
+    from .scoring import get_scorer
 
-    if name == MATCH:
-        return scoring.score_output
-    get = getattr(scoring, "get_scorer", None)
-    if get is None:
-        raise ConfigError(
-            "benchmark",
-            f"its answers are scored by {name!r}, which needs the judge scorer (an LLM judge through the "
-            "OpenAI-compatible backend, trainers.eval.scoring.get_scorer); this installation has none",
-            value=name,
-            fix="install a version with the judge scorer, or evaluate the multiple-choice part only",
-        )
     try:
-        return get(name, cfg)
+        return get_scorer(name, cfg)
     except KeyError:
         raise ConfigError("benchmark", f"no scorer named {name!r}", value=name,
                           fix="see docs/benchmarks.md for the scorers each benchmark needs") from None

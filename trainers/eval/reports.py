@@ -219,7 +219,9 @@ def write_reports(run_dir: str | Path, scope: Scope | None = None) -> dict[str, 
         if pre.get("per_degradation"):
             images += f"; per-degradation files at 0.9: {len(pre['per_degradation'])}"
     else:
-        images = "one `eval` degradation per image, nested over the levels"
+        style = cfg.get("style") or "physical"  # runs written before styles existed were physical
+        images = (f"one `eval` degradation per image, nested over the levels, in the **{style}** style "
+                  "(docs/degradations.md)")
     md = [
         f"# Robustness evaluation: {summary['label']}",
         "",
@@ -260,6 +262,8 @@ def write_reports(run_dir: str | Path, scope: Scope | None = None) -> dict[str, 
     atomic_write(d / "summary.csv", _csv(summary["levels"], level_fields))
     breakdown_fields = ["by", "name", "level", "n", "accuracy", "type_recall", "circular_accuracy", "source"]
     atomic_write(d / "breakdown.csv", _csv(summary["breakdown"], breakdown_fields))
+    # which degradations the levels mean: ours in a style, or the images a benchmark published degraded
+    summary["degradation"] = {"predegraded": pre.get("source")} if pre else {"style": cfg.get("style") or "physical"}
     atomic_write(d / "summary.json", json.dumps(summary, indent=2) + "\n")
     plot_accuracy([summary], d / "accuracy_vs_intensity.png")
     return summary

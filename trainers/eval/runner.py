@@ -5,10 +5,12 @@ done already, whether the folder holds another run), :meth:`Runner.levels_to_ans
 question still needs, :meth:`Runner.run` asks the model and writes the reports. :func:`evaluate`
 is ``Runner(cfg, model=...).run()``.
 
-The model answers one chunk of prompts in a worker thread while this thread degrades the images
-of the next (image work overlaps generation, for endpoints and local models alike). Answers are
-appended to ``predictions.jsonl`` as whole, synced lines, so a killed run leaves at most one torn
-line, cut off on resume.
+A batch model (transformers) answers one chunk of prompts in a worker thread while this thread
+degrades the images of the next. A streaming model (an endpoint: ``model.session()``) is handed
+each question as soon as its image is ready and keeps its requests in flight without waiting for a
+chunk to finish; this thread only degrades, and writes answers as they arrive (in order). Answers
+are appended to ``predictions.jsonl`` as whole, synced lines, so a killed run leaves at most one
+torn line, cut off on resume.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -25,13 +28,14 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from factory.errors import ConfigError
+from factory.degrade.registry import LEGACY_STYLE
 from factory.layout import atomic_write
 
 from .benchmarks import BadRow, Benchmark, load_benchmark, resolve_scorer
-from .config import RUN_KEYS, EvalConfig
+from .config import PROMPTS, RUN_KEYS, EvalConfig
 from .models import Generation, Model, as_model, open_model
 from .reports import summary_markdown, write_reports
-from .scoring import score_output
+from .scoring import MATCH, get_scorer, score_rows
 
 __all__ = ["EvalRun", "Runner", "degraded_image", "eval_recipe", "evaluate", "make_prompt"]
 
@@ -42,31 +46,49 @@ log = logging.getLogger("robust_r1.evaluate")
 
 
 def make_prompt(kind: str, question: str, choices: Sequence[str], prompts_dir: str | None = None) -> str:
-    """The text the model sees: ``robust`` (``prompts/instruction.j2``) or ``plain`` (``prompts/plain.j2``)."""
-    from factory.chains.prompting import build_prompt, format_question, render_prompt
+    """The text the model sees under prompt kind ``kind`` (:data:`trainers.eval.config.PROMPTS`):
+    ``robust`` (``prompts/instruction.j2``), ``plain`` (``prompts/plain.j2``: options as ``A. x``
+    lines) or ``reference`` (``prompts/reference.j2``: the released models' own prompt, options as
+    ``0. x`` lines)."""
+    from factory.chains.prompting import build_prompt, render_prompt
 
+    spec = PROMPTS.get(kind)
+    if spec is None:
+        raise ConfigError("prompt", f"unknown prompt kind {kind!r}", value=kind, fix=f"use one of {', '.join(PROMPTS)}")
     if kind == "robust":
         return build_prompt(question, list(choices), prompts_dir)
-    if kind == "plain":
-        text = format_question(question, list(choices))
-        return render_prompt("plain", prompts_dir, question=text, choices=list(choices))
-    raise ConfigError("prompt", f"unknown prompt kind {kind!r}", value=kind, fix="use robust or plain")
+    options = [" ".join(str(c).split()) for c in choices]
+    letters = [_letter(i) for i in range(len(options))]
+    return render_prompt(spec.template, prompts_dir, question=str(question).strip(), choices=options, letters=letters)
 
 
-def eval_recipe(sample_id: str, level: float, seed: int, only: Sequence[str] | None = None):
-    """The recipe of ``sample_id`` at ``level`` (``None`` for the clean image)."""
-    from factory.degrade import sample_eval
+def _letter(i: int) -> str:
+    """A, B, ..., Z, then AA, AB, ... (a benchmark with more than 26 options)."""
+    return chr(65 + i) if i < 26 else _letter(i // 26 - 1) + chr(65 + i % 26)
 
-    return None if level == 0 else sample_eval(seed, sample_id, level, only)
+
+def eval_recipe(
+    sample_id: str, level: float, seed: int, only: Sequence[str] | None = None, style: str | None = None
+):
+    """The recipe of ``sample_id`` at ``level`` (``None`` for the clean image), drawn in ``style``
+    (default: the engine's, ``reference``)."""
+    from factory.degrade import DEFAULT_STYLE, sample_eval
+
+    return None if level == 0 else sample_eval(seed, sample_id, level, only, style=style or DEFAULT_STYLE)
 
 
 def degraded_image(
-    image: np.ndarray, sample_id: str, level: float, seed: int = 0, only: Sequence[str] | None = None
+    image: np.ndarray,
+    sample_id: str,
+    level: float,
+    seed: int = 0,
+    only: Sequence[str] | None = None,
+    style: str | None = None,
 ) -> np.ndarray:
-    """Exactly the image a run with this seed showed the model for ``sample_id`` at ``level``."""
+    """Exactly the image a run with this seed (and style) showed the model for ``sample_id`` at ``level``."""
     from factory.degrade import render
 
-    recipe = eval_recipe(sample_id, level, seed, only)
+    recipe = eval_recipe(sample_id, level, seed, only, style)
     return image if recipe is None else render(image, recipe)
 
 
@@ -114,14 +136,16 @@ def _error(sample_id: str, level: float | None, stage: str, error: Any) -> dict[
 class Runner:
     """One evaluation run (or its resumption) of ``cfg``.
 
-    ``model`` replaces the one ``cfg`` names (any object with ``generate(images, prompts)``); else
-    the model is opened at the first answer to generate, so a finished run never loads it.
-    ``chunk``: prompts per ``generate`` call (default ``max(batch_size, 4 x concurrency, 16)``).
+    ``model`` replaces the one ``cfg`` names (any object with ``generate(images, prompts)``, or
+    also ``session()`` to stream); else the model is opened at the first answer to generate, so a
+    finished run never loads it. ``chunk``: prompts per ``generate`` call of a batch model
+    (default ``max(batch_size, 4 x concurrency, 16)``); a streaming model has at most
+    ``2 x concurrency`` questions waiting or in flight.
     """
 
     def __init__(self, cfg: EvalConfig, *, model: Any = None, progress: bool = True, chunk: int | None = None):
         cfg.validate()
-        if cfg.max_pixels is None and not cfg.endpoint:  # the budget the model was trained with
+        if cfg.max_pixels is None:  # the budget the model was trained with (saved settings), else 448 x 448
             from trainers.models import resolve_max_pixels
 
             cfg = replace(cfg, max_pixels=resolve_max_pixels(cfg.model)[0])
@@ -130,6 +154,7 @@ class Runner:
         self.progress = progress
         self.chunk = chunk or max(cfg.batch_size, cfg.concurrency * 4, 16)
         self._model: Model | None = as_model(model) if model is not None else None
+        self._score = get_scorer(MATCH, cfg)  # the shared matching, read with the prompt's option labels
         self.bench: Benchmark | None = None
         self.done: set[tuple[str, float]] = set()
         """(question id, level) pairs already in ``predictions.jsonl`` (read by :meth:`prepare`)."""
@@ -141,6 +166,9 @@ class Runner:
         self._pending: list[Ask] = []
         self._inflight: tuple[Future, list[Ask]] | None = None
         self._pool: ThreadPoolExecutor | None = None
+        self._session: Any = None
+        self._stream: deque[tuple[Future, Ask]] = deque()
+        self._done_rows: list[tuple[Ask, Any]] = []
         self._bar: Any = None
         self._scorers: dict[str, Any] = {}
 
@@ -190,7 +218,10 @@ class Runner:
             return
         mine = {**self.cfg.to_dict(), "benchmark": bench}
         theirs = {**old.get("config", {}), "benchmark": old.get("benchmark")}
-        diff = [k for k in RUN_KEYS if _canonical(mine.get(k)) != _canonical(theirs.get(k))]
+        if old.get("config") is not None:  # runs written before styles existed degraded in the physical style
+            theirs.setdefault("style", LEGACY_STYLE)
+        # a key the older run.json lacks (a setting added since) is not compared
+        diff = [k for k in RUN_KEYS if k in theirs and _canonical(mine.get(k)) != _canonical(theirs.get(k))]
         if diff:
             raise ConfigError(
                 "out",
@@ -229,6 +260,13 @@ class Runner:
             self._drain()
         finally:
             self._pool.shutdown(wait=self._inflight is None, cancel_futures=True)
+            if self._session is not None:
+                for fut, _ in self._stream:
+                    fut.cancel()
+                self._stream.clear()
+                self._session.close()
+                self._session = None
+            self._close_scorers()
             self._bar.close()
         lines = "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in self.errors)
         atomic_write(self.out / "errors.jsonl", lines)
@@ -237,6 +275,14 @@ class Runner:
                         len(self.errors), self.out / "errors.jsonl")
         summary = write_reports(self.out, scope=(self.seen, levels))
         return EvalRun(self.out, self.generated, self.skipped, len(self.errors), summary, time.perf_counter() - t0)
+
+    def _close_scorers(self) -> None:
+        """Release the scorers that hold connections (a judge's)."""
+        scorers = [self._score, *getattr(self, "_scorers", {}).values()]
+        for sc in {id(x): x for x in scorers}.values():
+            close = getattr(sc, "close", None)
+            if callable(close):
+                close()
 
     # ------------------------------------------------------------ one question
 
@@ -281,7 +327,7 @@ class Runner:
             self._bar.update(len(levels))
             return
         for lv in levels:
-            recipe = eval_recipe(s.id, lv, self.cfg.seed, self.cfg.only)
+            recipe = eval_recipe(s.id, lv, self.cfg.seed, self.cfg.only, self.cfg.style)
             try:
                 im = image if recipe is None else render(image, recipe)
             except Exception as exc:  # noqa: BLE001
@@ -293,8 +339,20 @@ class Runner:
 
     # ------------------------------------------------------------ generation in a worker thread
 
+    def _streaming(self) -> bool:
+        """Whether the model streams (has ``session()``); opens the session on first use."""
+        if self._session is not None:
+            return True
+        model = self.model
+        if not callable(getattr(model, "session", None)):
+            return False
+        self._session = model.session()
+        self.chunk = 1  # hand each question over as soon as its image is ready
+        return True
+
     def _submit(self) -> None:
-        """Send the pending chunk to the model (after the chunk in flight is written)."""
+        """Send the pending questions to the model: a chunk to a batch model (after the chunk in
+        flight is written), or each question to a streaming session."""
         if not self._pending:
             return
         cfg = self.cfg
@@ -309,12 +367,39 @@ class Runner:
         self._pending = []
         if not asks:
             return
+        if self._streaming():
+            window = 2 * max(1, cfg.concurrency)
+            for a, p in zip(asks, prompts, strict=True):
+                self._stream.append((self._session.submit(a.image, p), a._replace(image=None)))
+                self._collect(block_until=window)
+            return
         self._drain()
         model = self.model
         self._inflight = (self._pool.submit(model.generate, [a.image for a in asks], prompts), asks)
 
+    def _collect(self, block_until: int | None = None) -> None:
+        """Take the streamed answers that are done, in order; wait while more than ``block_until``
+        questions are waiting or in flight (``None``: wait for all). Answers are written in
+        batches of 32 (and at the end)."""
+        while self._stream:
+            fut, a = self._stream[0]
+            if not fut.done() and block_until is not None and len(self._stream) <= block_until:
+                break
+            self._stream.popleft()
+            try:
+                g = fut.result()
+            except Exception as exc:  # noqa: BLE001 - that answer failed: recorded by _write
+                g = exc
+            self._done_rows.append((a, g))
+        if len(self._done_rows) >= 32 or (block_until is None and self._done_rows):
+            done, self._done_rows = self._done_rows, []
+            self._write([a for a, _ in done], [g for _, g in done])
+
     def _drain(self) -> None:
-        """Wait for the chunk in flight and write its answers."""
+        """Wait for the chunk in flight (or every streamed question) and write the answers."""
+        if self._session is not None:
+            self._collect(None)
+            return
         if self._inflight is None:
             return
         fut, asks = self._inflight
@@ -327,28 +412,37 @@ class Runner:
             outs = [exc] * len(asks)
         self._write(asks, outs)
 
+    def _scorer_for(self, sample: Any) -> Any:
+        """The scorer of ``sample``'s answers: the one its benchmark names (a judge for open answers),
+        else the shared matching read with the prompt's option labels."""
+        if self.bench is None:
+            return self._score
+        return self._scorers.get(self.bench.scorer_name(sample), self._score)
+
     def _write(self, asks: list[Ask], outs: Sequence[Any]) -> None:
-        lines = []
+        done: list[tuple[Ask, Generation]] = []
         for a, g in zip(asks, outs, strict=True):
-            s, level = a.sample, a.level
             if isinstance(g, BaseException):
-                self.errors.append(_error(s.id, level, "generate", g))
+                self.errors.append(_error(a.sample.id, a.level, "generate", g))
                 continue
-            if isinstance(g, str):
-                g = Generation(g)
+            done.append((a, Generation(g) if isinstance(g, str) else g))
+        # scored together: a judge (score_many) judges the whole batch concurrently
+        scores = score_rows([(str(g.text), a.sample, a.level, a.recipe) for a, g in done], self._scorer_for)
+        lines = []
+        for (a, g), sc in zip(done, scores, strict=True):
+            s, level = a.sample, a.level
+            if isinstance(sc, Exception):  # an output the scorer cannot read fails that answer only
+                self.errors.append(_error(s.id, level, "score", sc))
+                continue
+            row = {
+                "id": s.id, "level": level, "question": s.question, "choices": s.choices, "answer": s.answer,
+                "answer_text": s.answer_text, "recipe": a.recipe.to_dict() if a.recipe is not None else None,
+                "prompt": self.cfg.prompt, "output": g.text, "output_tokens": g.tokens, **sc,
+            }
             try:
-                score = self._scorers.get(self.bench.scorer_name(s), score_output) if self.bench else score_output
-                row = {
-                    "id": s.id, "level": level, "question": s.question, "choices": s.choices, "answer": s.answer,
-                    "answer_text": s.answer_text, "recipe": a.recipe.to_dict() if a.recipe is not None else None,
-                    "prompt": self.cfg.prompt, "output": g.text, "output_tokens": g.tokens,
-                    **score(str(g.text), s, level, a.recipe),
-                    **(a.extra or {}),
-                }
-            except Exception as exc:  # noqa: BLE001 - an output the scorer cannot read fails that answer only
+                lines.append(json.dumps({**row, **(a.extra or {})}, ensure_ascii=False) + "\n")
+            except (TypeError, ValueError) as exc:
                 self.errors.append(_error(s.id, level, "score", exc))
-                continue
-            lines.append(json.dumps(row, ensure_ascii=False) + "\n")
         from . import store
 
         store.append_lines(self.predictions_path, lines)  # whole synced lines, live secrets masked
