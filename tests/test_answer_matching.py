@@ -168,3 +168,21 @@ def test_a_perfect_answer_in_ten_styles_scores_one_under_both_labellings():
 def test_unknown_labels_are_named():
     with pytest.raises(ValueError, match="labels 'roman'"):
         normalize_choice("B", ANIMALS, "roman")
+
+
+@pytest.mark.parametrize(
+    "output, truth, expected",
+    [
+        ("\\boxed{3}", "3", 1.0),  # boxed open answer (RealWorldQA's open questions)
+        ("The answer is \\boxed{STOP}.", "stop", 1.0),
+        ("3, because that is what the picture shows.", "3", 1.0),  # value + explanation
+        ("STOP because the sign is red", "STOP", 1.0),
+        ("4, because there are three", "3", 0.0),  # the value before the explanation decides
+        ("Yes, because the light is on.", "yes", 1.0),
+        ("It rained because of clouds", "It rained because of clouds", 1.0),  # the truth explains itself
+        ("because of the rain", "because of the rain", 1.0),  # nothing before "because": kept whole
+        ("\\boxed{}", "3", 0.0),
+    ],
+)
+def test_open_answers_read_boxed_values_and_drop_a_trailing_explanation(output, truth, expected):
+    assert score_answer(output, truth, []) == expected

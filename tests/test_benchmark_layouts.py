@@ -132,12 +132,16 @@ def _samples(preset: str, copies):
 @pytest.mark.parametrize("preset", ["mmstar", "realworldqa", "mmbench", "mmmb", "aokvqa", "rbench", "mmdbench:mmstar"])
 @pytest.mark.parametrize("style", STYLES)
 def test_a_model_that_always_answers_right_scores_100_percent_in_every_style(preset, style, copies):
+    """Each style read with the option labels of a prompt that asks for it: the 0-based index under our
+    index-numbered prompts (robust, reference), everything else under the letter-labelled plain prompt
+    (where a bare value such as "3" on a counting question is the option's text, as in VLMEvalKit)."""
     _, samples, truth = _samples(preset, copies)
     assert samples
+    labels = "index" if style == "index" else "letter"
     wrong = []
     for s in samples:
         out = _styled(style, truth[s.id.split("@", 1)[0]])
-        if score_output(out, s, 0.0, None)["correct"] != 1.0:
+        if score_output(out, s, 0.0, None, labels=labels)["correct"] != 1.0:
             wrong.append((s.id, out, s.choices))
     assert not wrong, f"{style}: read wrongly: {wrong}"
 
@@ -410,7 +414,7 @@ def test_mmbench_rolls_count_only_when_every_roll_is_right(copies, tmp_path):
         def generate(self, images, prompts):
             outs = super().generate(images, prompts)
             # answer the rolled copy (options rotated by one) with the main row's letter: wrong for the roll
-            return [o if not re.search(r"\b0\. a table\b|\b0\. summer\b|\b0\. GO\b", p) else "A"
+            return [o if not re.search(r"\bA\. a table\b|\bA\. summer\b|\bA\. GO\b", p) else "A"
                     for o, p in zip(outs, prompts)]
 
     model = _mmd_truth_model(path, truth, "mmdbench:mmbench:mixed", levels=(0.23,))
@@ -422,8 +426,8 @@ def test_mmbench_rolls_count_only_when_every_roll_is_right(copies, tmp_path):
     assert "circular accuracy" in (tmp_path / "c" / "summary.md").read_text()
 
 
-def test_mmvet_open_answers_need_the_judge_scorer(copies, tmp_path):
-    from trainers.eval import scoring
+def test_mmvet_open_answers_need_the_judge_scorer(copies, tmp_path, monkeypatch):
+    from factory.errors import ConfigError
     from trainers.eval.benchmarks import resolve_scorer
 
     path, truth = copies["mmdbench:mmstar"]
@@ -431,12 +435,16 @@ def test_mmvet_open_answers_need_the_judge_scorer(copies, tmp_path):
     assert bench.scorer_names() == {"judge:mmvet"}
     (s, _) = [x for x in bench if "@" not in x.id]
     assert s.choices == [] and s.answer == "12<OR>$12"
-    if hasattr(scoring, "get_scorer"):
-        assert callable(resolve_scorer("judge:mmvet", EvalConfig(model="m")))
-    else:
-        res = runner.invoke(app, ["eval", "m", "--benchmark", f"mmdbench:mmvet@{path}", "--levels", "low",
-                                  "--out", str(tmp_path / "v")])
-        assert res.exit_code == 2 and "needs the judge scorer" in res.output, res.output
+    cfg = EvalConfig(model="m", out=str(tmp_path / "v"))
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with pytest.raises(ConfigError) as err:  # refused before any answer is generated
+        resolve_scorer("judge:mmvet", cfg)
+    assert err.value.field == "judge_model" and "OPENAI_API_KEY" in str(err.value)
+    res = runner.invoke(app, ["eval", "m", "--benchmark", f"mmdbench:mmvet@{path}", "--levels", "low",
+                              "--out", str(tmp_path / "v")])
+    assert res.exit_code == 2 and "--judge-model" in res.output and "OPENAI_API_KEY" in res.output, res.output
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key-" + "x" * 12)
+    assert callable(resolve_scorer("judge:mmvet", cfg))
 
 
 def test_mmdbench_clean_needs_the_base_file_and_says_where_to_put_it(tmp_path):

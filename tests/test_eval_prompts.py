@@ -51,8 +51,12 @@ def test_reference_prompt_is_demo_py_byte_for_byte():
 def test_prompt_kinds_declare_their_labels_order_and_budget():
     assert {k: (p.labels, p.image_first) for k, p in PROMPTS.items()} == {
         "robust": ("index", True), "plain": ("letter", True), "reference": ("index", False)}
-    assert EvalConfig(model="m").max_pixels == DEFAULT_MAX_PIXELS
-    assert EvalConfig(model="m", prompt="plain").max_pixels == DEFAULT_MAX_PIXELS
+    # robust and plain: None, resolved by the runner from the model folder's saved training budget, else
+    # 448 x 448 (trainers.models.resolve_max_pixels; tests/test_trainers.py checks the saved budget)
+    assert EvalConfig(model="m").max_pixels is None and EvalConfig(model="m", prompt="plain").max_pixels is None
+    from trainers.models import resolve_max_pixels
+
+    assert resolve_max_pixels("no/such/model-folder") == (DEFAULT_MAX_PIXELS, "the default")
     assert EvalConfig(model="m", prompt="reference").max_pixels == QWEN_MAX_PIXELS
     assert EvalConfig(model="m", prompt="reference", max_pixels=1000).max_pixels == 1000
     plain = make_prompt("plain", "How many people?", ["2", "3", "4", "5"])

@@ -164,10 +164,28 @@ def _strip_answer_prefix(s: str) -> str:
     return s.strip()[m.end() :] if m and m.end() < len(s.strip()) else s.strip()
 
 
+_EXPLANATION_RE = re.compile(r"\s*[,;]?\s+(?:because|since)\b", re.IGNORECASE)
+"""Where an explanation starts after an open answer ("3, because ...")."""
+
+
+def _open_core(predicted: str, truth: str) -> str:
+    """The answer part of an open answer: the last ``\\boxed{...}`` if any, without a trailing
+    explanation ("STOP, because ..." -> "STOP"), unless the ground truth itself explains."""
+    boxed = _BOXED_RE.findall(predicted)
+    if boxed:
+        predicted = boxed[-1]
+    if not _EXPLANATION_RE.search(" " + truth):
+        head = _EXPLANATION_RE.split(predicted, maxsplit=1)[0]
+        predicted = head if head.strip() else predicted
+    return predicted
+
+
 def answers_match(predicted: Any, truth: Any) -> bool:
-    """Open-answer equality: numbers by value, yes/no by the first word, else normalised words."""
-    p = _strip_answer_prefix(unicodedata.normalize("NFKC", str(predicted))[:MAX_ANSWER_CHARS])
+    """Open-answer equality: numbers by value, yes/no by the first word, else normalised words
+    (after :func:`_open_core`: ``\\boxed{3}`` and "3, because ..." read as "3")."""
     g = str(truth)
+    p = _strip_answer_prefix(unicodedata.normalize("NFKC", str(predicted))[:MAX_ANSWER_CHARS])
+    p = _strip_answer_prefix(_open_core(p, g))
     a, b = _as_number(p), _as_number(g)
     if a is not None and b is not None:
         return abs(a - b) <= 1e-9 * max(1.0, abs(a), abs(b))
