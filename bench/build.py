@@ -43,7 +43,8 @@ class Synthetic:
         y, x = np.mgrid[0:480, 0:640].astype(np.float32)
         for j in range(pool):
             rng = np.random.default_rng(j)
-            base = np.stack([np.sin(x / rng.uniform(20, 90) + j), np.cos(y / rng.uniform(20, 90)), np.sin((x + y) / rng.uniform(40, 120))], -1)
+            waves = [np.sin(x / rng.uniform(20, 90) + j), np.cos(y / rng.uniform(20, 90))]
+            base = np.stack([*waves, np.sin((x + y) / rng.uniform(40, 120))], -1)
             img = (base * 0.35 + 0.5) * 255
             for _ in range(12):  # flat shapes with edges
                 cx, cy, r = rng.integers(0, 640), rng.integers(0, 480), rng.integers(10, 90)
@@ -68,13 +69,15 @@ s = build(BuildConfig(source=src, out=out, splits=("train",), workers=workers, r
 dt = time.perf_counter() - t0
 r1, rc = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)  # workers joined
 cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime) + rc.ru_utime + rc.ru_stime
-print(json.dumps({"n": n, "workers": workers, "seconds": dt, "samples_per_s": n / dt, "cpu_ms_per_sample": 1000 * cpu / n,
+print(json.dumps({"n": n, "workers": workers, "seconds": dt, "samples_per_s": n / dt,
+                  "cpu_ms_per_sample": 1000 * cpu / n,
                   "load_after": os.getloadavg()[0], "rows": s.counts, "errors": s.errors}))
 '''
 
 
 def _rss_tree(pid: int) -> tuple[int, int]:
     """(RSS of pid, RSS of pid + all descendants) in bytes, from /proc."""
+
     def rss(p: int) -> int:
         try:
             with open(f"/proc/{p}/statm") as fh:
@@ -105,8 +108,13 @@ def run(n: int, workers: int) -> dict:
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as d:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        proc = subprocess.Popen([sys.executable, "-c", CHILD, str(n), str(workers), f"{d}/out"], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, env=env)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", CHILD, str(n), str(workers), f"{d}/out"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
         peak = {"main": 0, "tree": 0}
         ready = threading.Event()
         stop = threading.Event()
@@ -134,7 +142,12 @@ def run(n: int, workers: int) -> dict:
             raise SystemExit(f"n={n} workers={workers} failed")
         size = sum(p.stat().st_size for p in Path(d, "out", "data").rglob("*.parquet"))
     r = json.loads(lines[-1])
-    r.update(load_before=load_before, peak_main_mb=peak["main"] / 2**20, peak_tree_mb=peak["tree"] / 2**20, dataset_mb=size / 2**20)
+    r.update(
+        load_before=load_before,
+        peak_main_mb=peak["main"] / 2**20,
+        peak_tree_mb=peak["tree"] / 2**20,
+        dataset_mb=size / 2**20,
+    )
     return r
 
 
@@ -144,22 +157,34 @@ def main() -> None:
     ap.add_argument("--workers", default="1,2")
     ap.add_argument("--json", type=Path, help="Also write the results here.")
     args = ap.parse_args()
-    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, {platform.platform()}")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+        f"{platform.platform()}"
+    )
     rows = []
     for n in [int(x) for x in args.sizes.split(",")]:
         for w in [int(x) for x in args.workers.split(",")]:
             r = run(n, w)
             rows.append(r)
-            print(f"n={n:>6} workers={w}: {r['samples_per_s']:.1f} samples/s, {r['seconds']:.0f} s, "
-                  f"{r['cpu_ms_per_sample']:.1f} CPU ms/sample, peak RSS main {r['peak_main_mb']:.0f} MB, all processes "
-                  f"{r['peak_tree_mb']:.0f} MB, dataset {r['dataset_mb']:.0f} MB, load {r['load_before']:.1f}->{r['load_after']:.1f}",
-                  flush=True)
+            print(
+                f"n={n:>6} workers={w}: {r['samples_per_s']:.1f} samples/s, {r['seconds']:.0f} s, "
+                f"{r['cpu_ms_per_sample']:.1f} CPU ms/sample, peak RSS main {r['peak_main_mb']:.0f} MB, all processes "
+                f"{r['peak_tree_mb']:.0f} MB, dataset {r['dataset_mb']:.0f} MB, "
+                f"load {r['load_before']:.1f}->{r['load_after']:.1f}",
+                flush=True,
+            )
     print()
-    print("| samples | workers | samples/s | seconds | CPU ms/sample | peak RSS main (MB) | peak RSS all processes (MB) | dataset (MB) |")
+    print(
+        "| samples | workers | samples/s | seconds | CPU ms/sample | peak RSS main (MB) "
+        "| peak RSS all processes (MB) | dataset (MB) |"
+    )
     print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r['n']} | {r['workers']} | {r['samples_per_s']:.1f} | {r['seconds']:.0f} | {r['cpu_ms_per_sample']:.1f} | "
-              f"{r['peak_main_mb']:.0f} | {r['peak_tree_mb']:.0f} | {r['dataset_mb']:.0f} |")
+        print(
+            f"| {r['n']} | {r['workers']} | {r['samples_per_s']:.1f} | {r['seconds']:.0f} | "
+            f"{r['cpu_ms_per_sample']:.1f} | "
+            f"{r['peak_main_mb']:.0f} | {r['peak_tree_mb']:.0f} | {r['dataset_mb']:.0f} |"
+        )
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2) + "\n")
 

@@ -42,7 +42,11 @@ def requests(n: int, tag: str) -> list[ChainRequest]:
     out = []
     for i in range(n):
         r = degrade.sample_recipe("train", 0, f"{tag}{i}")
-        out.append(ChainRequest(f"{tag}{i}", f"What is shown in picture {tag}{i}?", ["a cat", "a dog"], "0", "a cat", r, img, img))
+        out.append(
+            ChainRequest(
+                f"{tag}{i}", f"What is shown in picture {tag}{i}?", ["a cat", "a dog"], "0", "a cat", r, img, img
+            )
+        )
     return out
 
 
@@ -70,15 +74,31 @@ def _load() -> str:
 def run_level(url: str, conc: int, n: int, latency: float, transport: str) -> dict:
     reqs = requests(n, f"c{conc}-{time.perf_counter_ns()}-")
     with tempfile.TemporaryDirectory() as d:
-        cfg = ChainConfig(backend="openai", model="fake", base_url=url, api_key="bench", concurrency=conc, cache_dir=d,
-                          timeout=30, transport=transport)
+        cfg = ChainConfig(
+            backend="openai",
+            model="fake",
+            base_url=url,
+            api_key="bench",
+            concurrency=conc,
+            cache_dir=d,
+            timeout=30,
+            transport=transport,
+        )
         t0 = time.perf_counter()
         rep = write_chains(reqs, cfg)
         dt = time.perf_counter() - t0
     calls = rep.usage["requests"] / n
     sps = n / dt
     ideal = conc / (latency * calls)
-    return {"n": n, "ok": len(rep.ok), "calls": calls, "seconds": dt, "sps": sps, "ideal": ideal, "pct": 100 * sps / ideal}
+    return {
+        "n": n,
+        "ok": len(rep.ok),
+        "calls": calls,
+        "seconds": dt,
+        "sps": sps,
+        "ideal": ideal,
+        "pct": 100 * sps / ideal,
+    }
 
 
 def main() -> None:
@@ -94,24 +114,39 @@ def main() -> None:
     print(f"machine: {_machine()}; load average before: {_load()}")
     # The server runs in its own process, so its threads do not share this process's GIL.
     srv = subprocess.Popen(
-        [sys.executable, str(ROOT / "tests" / "fake_llm_server.py"), "--latency", str(args.latency), "--seconds", "1800"],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            str(ROOT / "tests" / "fake_llm_server.py"),
+            "--latency",
+            str(args.latency),
+            "--seconds",
+            "1800",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         url = srv.stdout.readline().strip()
         levels = [int(x) for x in args.levels.split(",")]
         run_level(url, max(levels), max(levels), args.latency, args.transport)  # warm-up, untimed
-        print(f"\nopenai backend vs local server (separate process), {args.latency * 1000:.0f} ms per call, "
-              f"transport {args.transport}, median of {args.repeat}")
-        print("| concurrency | samples | calls/sample | seconds | samples/s | ideal samples/s | % of ideal | runs (%) |")
+        print(
+            f"\nopenai backend vs local server (separate process), {args.latency * 1000:.0f} ms per call, "
+            f"transport {args.transport}, median of {args.repeat}"
+        )
+        print(
+            "| concurrency | samples | calls/sample | seconds | samples/s | ideal samples/s | % of ideal | runs (%) |"
+        )
         print("|---:|---:|---:|---:|---:|---:|---:|---|")
         for conc in levels:
             n = conc * args.samples_per_slot
             runs = [run_level(url, conc, n, args.latency, args.transport) for _ in range(args.repeat)]
             med = sorted(runs, key=lambda r: r["pct"])[len(runs) // 2]
             spread = ", ".join(f"{r['pct']:.0f}" for r in runs)
-            print(f"| {conc} | {n} ({med['ok']} ok) | {med['calls']:.2f} | {med['seconds']:.2f} | {med['sps']:.2f} | "
-                  f"{med['ideal']:.2f} | {med['pct']:.0f} % | {spread} |", flush=True)
+            print(
+                f"| {conc} | {n} ({med['ok']} ok) | {med['calls']:.2f} | {med['seconds']:.2f} | {med['sps']:.2f} | "
+                f"{med['ideal']:.2f} | {med['pct']:.0f} % | {spread} |",
+                flush=True,
+            )
     finally:
         srv.terminate()
         srv.wait(timeout=10)
@@ -123,8 +158,10 @@ def main() -> None:
         t0 = time.perf_counter()
         rep = write_chains(reqs, ChainConfig())
         rates.append(len(reqs) / (time.perf_counter() - t0))
-    print(f"\ntemplate backend: {statistics.median(rates):.0f} samples/s (median of {args.repeat}; "
-          f"{len(rep.ok)}/{len(reqs)} valid), one process")
+    print(
+        f"\ntemplate backend: {statistics.median(rates):.0f} samples/s (median of {args.repeat}; "
+        f"{len(rep.ok)}/{len(reqs)} valid), one process"
+    )
     print(f"load average after: {_load()}")
 
 

@@ -54,7 +54,8 @@ def machine() -> str:
                     break
     except OSError:
         pass
-    return f"{cpu}; {os.cpu_count()} logical CPUs; Python {platform.python_version()}; OpenCV {cv2.__version__}; NumPy {np.__version__}"
+    versions = f"Python {platform.python_version()}; OpenCV {cv2.__version__}; NumPy {np.__version__}"
+    return f"{cpu}; {os.cpu_count()} logical CPUs; {versions}"
 
 
 def main() -> None:
@@ -63,8 +64,12 @@ def main() -> None:
     ap.add_argument("--recipe-images", type=int, default=200)
     ap.add_argument("--no-tune-allocator", action="store_true", help="measure with glibc's default malloc settings")
     ap.add_argument("--skip-baseline", action="store_true", help="skip the slow cv2.pyrMeanShiftFiltering baseline")
-    ap.add_argument("--stat", choices=sorted(STAT), default="median",
-                    help="per-op statistic over the repeats (min: robust to other load on a shared machine)")
+    ap.add_argument(
+        "--stat",
+        choices=sorted(STAT),
+        default="median",
+        help="per-op statistic over the repeats (min: robust to other load on a shared machine)",
+    )
     ap.add_argument("--styles", default=",".join(degrade.RENDER_STYLES), help="comma-separated styles to time")
     ap.add_argument("--json", type=str, default=None, help="also write the results as JSON here")
     args = ap.parse_args()
@@ -134,10 +139,18 @@ def main() -> None:
         )
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump({"machine": machine(), "tuned": tuned, "ops": rows,
-                       "train": {st: {"images_per_s": v[0], "degradations_per_image": v[1]}
-                                 for st, v in recipe.items()},
-                       "pyrmeanshift_ms": base_ms, "mean_shift_ms": ours}, fh, indent=2)
+            json.dump(
+                {
+                    "machine": machine(),
+                    "tuned": tuned,
+                    "ops": rows,
+                    "train": {st: {"images_per_s": v[0], "degradations_per_image": v[1]} for st, v in recipe.items()},
+                    "pyrmeanshift_ms": base_ms,
+                    "mean_shift_ms": ours,
+                },
+                fh,
+                indent=2,
+            )
 
 
 if __name__ == "__main__":

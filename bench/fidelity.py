@@ -25,8 +25,8 @@ import argparse
 import json
 import math
 import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Callable, Iterable, Mapping, Sequence
 
 import cv2
 import numpy as np

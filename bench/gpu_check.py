@@ -114,9 +114,9 @@ def build_model(out: Path, seed: int = 0) -> Path:
 
 def build_dataset(out: Path, n: int = 16, size: tuple[int, int] = (640, 480)) -> Path:
     """The trainer tests' fixture rows (tests/_train_fixture.py), images resized to ``size``."""
-    from _train_fixture import CARD, make_rows
     from datasets import Dataset
 
+    from _train_fixture import CARD, make_rows
     from factory.build import features
 
     if (out / "README.md").is_file():

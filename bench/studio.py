@@ -144,9 +144,9 @@ def shrink(path: Path, width: int = 960) -> None:
 
 
 def screenshots(browser, dataset: str, out: Path, work: Path) -> list[Path]:
-    from _studio_fixture import chatty_tiny_model, model_chain
     from playwright.sync_api import expect
 
+    from _studio_fixture import chatty_tiny_model, model_chain
     from factory import degrade
 
     truth = degrade.sample_recipe("eval", 0, "studio", intensity=0.45).steps[0].name

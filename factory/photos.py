@@ -35,7 +35,7 @@ _LOADERS = {
 }
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _load(name: str) -> np.ndarray:
     from skimage import data
 

@@ -151,7 +151,9 @@ def make_dataset(
         "features": feats.to_dict(),
     }
     (root / "build.json").write_text(json.dumps(manifest, indent=2) + "\n")
-    (root / "errors.jsonl").write_text(json.dumps({"id": "fx:bad:0", "split": "train", "stage": "load", "reason": "empty file"}) + "\n")
+    (root / "errors.jsonl").write_text(
+        json.dumps({"id": "fx:bad:0", "split": "train", "stage": "load", "reason": "empty file"}) + "\n"
+    )
     (root / ".build").mkdir(exist_ok=True)
     (root / ".build" / "state.json").write_text('{"chunks": 1}\n')
     return root

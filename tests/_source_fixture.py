@@ -112,11 +112,27 @@ def make_jsonl_folder(root: Path, n: int = 6, *, bad: bool = False) -> Path:
         files.append((f"imgs/{i:03d}.png", encode(image(i))))
     for j, (rel, blob) in enumerate(files):
         (root / rel).write_bytes(blob)
-        rows.append({"qid": j, "img": rel, "q": f"Question {j}?", "opts": ["yes", "no"], "label": ["yes", "no"][j % 2],
-                     "answers": json.dumps(["yes"])})
+        rows.append(
+            {
+                "qid": j,
+                "img": rel,
+                "q": f"Question {j}?",
+                "opts": ["yes", "no"],
+                "label": ["yes", "no"][j % 2],
+                "answers": json.dumps(["yes"]),
+            }
+        )
     if bad:
-        rows.append({"qid": len(rows), "img": "imgs/missing.png", "q": "Where is it?", "opts": ["here", "there"], "label": "here",
-                     "answers": "[]"})
+        rows.append(
+            {
+                "qid": len(rows),
+                "img": "imgs/missing.png",
+                "q": "Where is it?",
+                "opts": ["here", "there"],
+                "label": "here",
+                "answers": "[]",
+            }
+        )
     (root / "qa.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     return root / "qa.jsonl"
 

@@ -31,8 +31,8 @@ import re
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 FAULTS = ("429", "500", "slow", "drop", "malformed", "empty", "tags")
@@ -64,7 +64,7 @@ class ServerConfig:
     """The server shuts itself down after this many seconds."""
     require_key: str | None = None
     """Answer 401 unless the request carries ``Authorization: Bearer <require_key>``."""
-    responder: "Callable[[dict], str] | None" = None
+    responder: Callable[[dict], str] | None = None
     """A scripted model: ``responder(request_json) -> reply text`` replaces :func:`answer_for`."""
     think: bool = False
     """Prefix every answer with a ``<think>…</think>`` block, as reasoning models served by vLLM/Ollama do."""
@@ -111,7 +111,10 @@ def answer_for(prompt: str) -> str:
     if "describe how this damage affects" in prompt:
         names = re.findall(r"^- ([a-z ]+) \(\d\.\d\d\):", prompt, flags=re.MULTILINE)
         what = ", ".join(names) if names else "damage"
-        return f"The {what} hide fine texture and lower the contrast, but the main shapes needed for the question remain visible."
+        return (
+            f"The {what} hide fine texture and lower the contrast, but the main shapes needed for the question "
+            "remain visible."
+        )
     return "ok"
 
 
@@ -182,7 +185,16 @@ def make_server(config: ServerConfig | None = None):
             if self.path.rstrip("/") != "/v1/chat/completions":
                 return self._json(404, {"error": {"message": f"no route {self.path}"}})
             if cfg.require_key is not None and self.headers.get("Authorization") != f"Bearer {cfg.require_key}":
-                return self._json(401, {"error": {"message": "Incorrect API key provided.", "type": "invalid_request_error", "code": "invalid_api_key"}})
+                return self._json(
+                    401,
+                    {
+                        "error": {
+                            "message": "Incorrect API key provided.",
+                            "type": "invalid_request_error",
+                            "code": "invalid_api_key",
+                        }
+                    },
+                )
             if over:
                 return self._json(503, {"error": {"message": "request budget of the test server exhausted"}})
             try:
@@ -192,7 +204,11 @@ def make_server(config: ServerConfig | None = None):
             if cfg.latency:
                 time.sleep(cfg.latency)
             if fault == "429":
-                return self._json(429, {"error": {"message": "rate limited", "type": "rate_limit"}}, {"Retry-After": str(cfg.retry_after)})
+                return self._json(
+                    429,
+                    {"error": {"message": "rate limited", "type": "rate_limit"}},
+                    {"Retry-After": str(cfg.retry_after)},
+                )
             if fault == "500":
                 return self._json(500, {"error": {"message": "internal error"}})
             if fault == "drop":
@@ -223,8 +239,18 @@ def make_server(config: ServerConfig | None = None):
                     "object": "chat.completion",
                     "created": 0,
                     "model": req.get("model", "fake"),
-                    "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "length" if fault == "length" else "stop"}],
-                    "usage": {"prompt_tokens": len(prompt.split()), "completion_tokens": len(text.split()), "total_tokens": len(prompt.split()) + len(text.split())},
+                    "choices": [
+                        {
+                            "index": 0,
+                            "message": {"role": "assistant", "content": text},
+                            "finish_reason": "length" if fault == "length" else "stop",
+                        }
+                    ],
+                    "usage": {
+                        "prompt_tokens": len(prompt.split()),
+                        "completion_tokens": len(text.split()),
+                        "total_tokens": len(prompt.split()) + len(text.split()),
+                    },
                 },
             )
 

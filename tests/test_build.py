@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from _source_fixture import COLUMNS, bad_images, make_aokvqa, make_jsonl_folder
 from PIL import Image
 
+from _source_fixture import COLUMNS, bad_images, make_aokvqa, make_jsonl_folder
 from factory import degrade
 from factory.build import (
     BuildConfig,
@@ -48,7 +48,9 @@ def hashes(out: Path) -> dict[str, list[str]]:
 
 
 def all_rows(out: Path, columns=None) -> list[dict]:
-    return [r for f in sorted((out / "data").glob("*/*.parquet")) for r in pq.read_table(f, columns=columns).to_pylist()]
+    return [
+        r for f in sorted((out / "data").glob("*/*.parquet")) for r in pq.read_table(f, columns=columns).to_pylist()
+    ]
 
 
 # ---------------------------------------------------------------- the demo build, end to end
@@ -75,18 +77,41 @@ def test_demo_builds_the_hub_layout_with_manifest_card_and_report(demo_out):
     ]
     assert (out / "errors.jsonl").read_text() == ""
     m = json.loads((out / "build.json").read_text())
-    for key in ("version", "created", "command", "source", "seed", "backend", "recipe", "sft_fraction", "keep_clean", "counts", "errors", "features"):
+    for key in (
+        "version",
+        "created",
+        "command",
+        "source",
+        "seed",
+        "backend",
+        "recipe",
+        "sft_fraction",
+        "keep_clean",
+        "counts",
+        "errors",
+        "features",
+    ):
         assert key in m, key
-    assert m["counts"] == {"sft": {"train": summary.counts["sft"]}, "rl": {"train": summary.counts["rl"]}, "validation": n_val}
-    assert m["command"] == f"robust-r1 demo --out {out}" and m["backend"] == "template" and m["source"]["name"] == "demo"
+    assert m["counts"] == {
+        "sft": {"train": summary.counts["sft"]},
+        "rl": {"train": summary.counts["rl"]},
+        "validation": n_val,
+    }
+    assert (
+        m["command"] == f"robust-r1 demo --out {out}" and m["backend"] == "template" and m["source"]["name"] == "demo"
+    )
     assert m["source"]["splits"] == ["train", "validation"]
     assert m["recipe"] == json.loads(json.dumps(degrade.TrainRecipeConfig().__dict__))
     assert m["features"] == features().to_dict()
     card = (out / "README.md").read_text()
-    assert card.startswith("---") and "data/sft/train-*.parquet" in card and "data/validation/validation-*.parquet" in card
+    assert (
+        card.startswith("---") and "data/sft/train-*.parquet" in card and "data/validation/validation-*.parquet" in card
+    )
     assert any((out / "report").glob("*.png"))
     text = "\n".join(summary.lines())
-    assert str(out / "README.md") in text and str(out / "report") in text and f"robust-r1 publish {out} --repo-id" in text
+    assert (
+        str(out / "README.md") in text and str(out / "report") in text and f"robust-r1 publish {out} --repo-id" in text
+    )
 
 
 def test_round_trip_through_load_dataset_decodes_images(demo_out, tmp_path):
@@ -98,7 +123,9 @@ def test_round_trip_through_load_dataset_decodes_images(demo_out, tmp_path):
         # own cache: datasets keys a local folder's cache by its name and card, not its files
         ds = load_dataset(str(out), config, cache_dir=str(tmp_path / "hf"))
         assert set(ds) == {"train", "validation"}
-        assert ds["train"].num_rows == summary.counts[config] and ds["validation"].num_rows == summary.counts["validation"]
+        assert (
+            ds["train"].num_rows == summary.counts[config] and ds["validation"].num_rows == summary.counts["validation"]
+        )
         assert set(ds["train"].column_names) == CONTRACT
         row = ds["train"][0]
         assert isinstance(row["image"], PILImage) and row["image"].mode == "RGB" and row["image"].size[0] > 1
@@ -123,7 +150,12 @@ def test_rows_hold_exactly_the_recipe_the_pixels_and_the_chain(demo_out):
         pixels = np.asarray(Image.open(io.BytesIO(r["image"]["bytes"])))
         assert np.array_equal(pixels, degrade.render(s.load_image(), recipe))  # lossless, exact
         assert r["question"] == format_question(s.question, s.choices) and r["question"].endswith(f"3. {s.choices[3]}")
-        assert (r["answer"], r["answer_text"], r["choices"], r["direct_answers"]) == (s.answer, s.answer_text, s.choices, [])
+        assert (r["answer"], r["answer_text"], r["choices"], r["direct_answers"]) == (
+            s.answer,
+            s.answer_text,
+            s.choices,
+            [],
+        )
         chain = parse_chain(r["solution"])
         assert chain.type == r["type"] == format_type(recipe.type_pairs()) and chain.answer == s.answer
         assert chain.reasoning == r["reasoning"] and r["target_words"] > 0 and r["backend"] == "template"
@@ -133,7 +165,11 @@ def test_rows_hold_exactly_the_recipe_the_pixels_and_the_chain(demo_out):
 def test_sft_rl_assignment_is_a_function_of_seed_and_id(demo_out):
     out, _ = demo_out
     for config in ("sft", "rl"):
-        ids = [r["id"] for f in (out / "data" / config).glob("*.parquet") for r in pq.read_table(f, columns=["id"]).to_pylist()]
+        ids = [
+            r["id"]
+            for f in (out / "data" / config).glob("*.parquet")
+            for r in pq.read_table(f, columns=["id"]).to_pylist()
+        ]
         assert ids and all(config_for(0, i, 0.25) == config for i in ids)
     ids = [f"x:{i}" for i in range(4000)]
     share = sum(config_for(0, i, 0.25) == "sft" for i in ids) / len(ids)
@@ -201,19 +237,32 @@ def test_resume_after_sigkill_equals_an_uninterrupted_build(tmp_path):
     src = make_aokvqa(tmp_path, 40, validation=3)
     clean = tmp_path / "clean"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    subprocess.run([sys.executable, "-c", SLOW_BUILD.replace("time.sleep(0.03)", "pass"), str(src), str(clean), "1"], env=env, check=True, cwd=ROOT)
+    subprocess.run(
+        [sys.executable, "-c", SLOW_BUILD.replace("time.sleep(0.03)", "pass"), str(src), str(clean), "1"],
+        env=env,
+        check=True,
+        cwd=ROOT,
+    )
     out = tmp_path / "killed"
     first = _run_and_kill(src, out, workers=2, after_chunks=3)
     assert 3 <= first < 10, "the first kill must land mid-build"
     assert not (out / "data").exists() and not (out / "build.json").exists()
     second = _run_and_kill(src, out, workers=1, after_chunks=first + 2)  # resumed, killed again
     assert first < second < 10, "the second run must resume, then be killed mid-build"
-    subprocess.run([sys.executable, "-c", SLOW_BUILD.replace("time.sleep(0.03)", "pass"), str(src), str(out), "2"], env=env, check=True, cwd=ROOT)
+    subprocess.run(
+        [sys.executable, "-c", SLOW_BUILD.replace("time.sleep(0.03)", "pass"), str(src), str(out), "2"],
+        env=env,
+        check=True,
+        cwd=ROOT,
+    )
     assert hashes(out) == hashes(clean)
     ids = [r["id"] for r in all_rows(out, ["id"])]
     assert len(ids) == len(set(ids)) == 43
     assert not list((out / ".build").rglob("*.tmp"))
-    assert json.loads((out / "build.json").read_text())["counts"] == json.loads((clean / "build.json").read_text())["counts"]
+    assert (
+        json.loads((out / "build.json").read_text())["counts"]
+        == json.loads((clean / "build.json").read_text())["counts"]
+    )
 
 
 def test_a_redone_chunk_keeps_nothing_of_its_crashed_attempt(tmp_path):
@@ -240,10 +289,17 @@ def test_changed_settings_refuse_to_resume_but_workers_may_change(tmp_path):
     out = tmp_path / "o"
     build(BuildConfig(source="demo", out=str(out), limit=2, splits=("train",), report=False), progress=False)
     with pytest.raises(ValueError, match=r"different settings \(seed\)"):
-        build(BuildConfig(source="demo", out=str(out), limit=2, splits=("train",), seed=5, report=False), progress=False)
+        build(
+            BuildConfig(source="demo", out=str(out), limit=2, splits=("train",), seed=5, report=False), progress=False
+        )
     with pytest.raises(ValueError, match=r"different settings \(limit, sft_fraction\)"):
-        build(BuildConfig(source="demo", out=str(out), limit=3, sft_fraction=0.5, splits=("train",), report=False), progress=False)
-    s = build(BuildConfig(source="demo", out=str(out), limit=2, splits=("train",), workers=2, report=False), progress=False)
+        build(
+            BuildConfig(source="demo", out=str(out), limit=3, sft_fraction=0.5, splits=("train",), report=False),
+            progress=False,
+        )
+    s = build(
+        BuildConfig(source="demo", out=str(out), limit=2, splits=("train",), workers=2, report=False), progress=False
+    )
     assert s.processed == 0 and s.counts["sft"] + s.counts["rl"] == 2
 
 
@@ -269,9 +325,14 @@ def test_bad_images_are_recorded_never_fatal(tmp_path, kind):
         src, columns, n_good = make_jsonl_folder(tmp_path, 3, bad=True), COLUMNS, 3
         prefix = "qa:"
         n = len(bad_images())
-        bad_ids = {f"qa:{i}" for i, (_, ok) in enumerate(bad_images().values()) if not ok} | {f"qa:{n + 3}"}  # + missing file
+        bad_ids = {f"qa:{i}" for i, (_, ok) in enumerate(bad_images().values()) if not ok} | {
+            f"qa:{n + 3}"
+        }  # + missing file
     out = tmp_path / "out"
-    summary = build(BuildConfig(source=str(src), columns=columns, out=str(out), shard_size=4, workers=2, report=False), progress=False)
+    summary = build(
+        BuildConfig(source=str(src), columns=columns, out=str(out), shard_size=4, workers=2, report=False),
+        progress=False,
+    )
     errors = [json.loads(x) for x in (out / "errors.jsonl").read_text().splitlines()]
     assert {e["id"] for e in errors} == bad_ids
     for e in errors:
@@ -339,7 +400,10 @@ def test_the_source_is_never_read_far_ahead_of_the_written_chunks(tmp_path):
                 lead.append(i - written)
                 yield s
 
-    build(BuildConfig(source=Watched, out=str(out), shard_size=4, workers=2, splits=("train",), report=False), progress=False)
+    build(
+        BuildConfig(source=Watched, out=str(out), shard_size=4, workers=2, splits=("train",), report=False),
+        progress=False,
+    )
     window = 8 * 2
     assert len(lead) == 30 and max(lead) <= 4 + window  # one chunk + the in-flight window, never the split
 
@@ -350,14 +414,24 @@ def test_keep_clean_and_other_image_formats(tmp_path):
     src = make_aokvqa(tmp_path, 4)
     for fmt, magic in (("jpeg", b"\xff\xd8"), ("webp", b"RIFF")):
         out = tmp_path / fmt
-        build(BuildConfig(source=str(src), out=str(out), keep_clean=True, image_format=fmt, sft_fraction=1.0, report=False), progress=False)
+        build(
+            BuildConfig(
+                source=str(src), out=str(out), keep_clean=True, image_format=fmt, sft_fraction=1.0, report=False
+            ),
+            progress=False,
+        )
         rows = all_rows(out)
         assert len(rows) == 4 and all(r["image"]["bytes"].startswith(magic) for r in rows)
         assert all(r["clean_image"]["bytes"].startswith(magic) for r in rows)
-        ds = load_dataset(str(out), data_files={"train": "data/sft/*.parquet"}, split="train", cache_dir=str(tmp_path / "hf"))
+        ds = load_dataset(
+            str(out), data_files={"train": "data/sft/*.parquet"}, split="train", cache_dir=str(tmp_path / "hf")
+        )
         assert "clean_image" in ds.column_names and ds[0]["clean_image"].size == ds[0]["image"].size
     clean_png = all_rows(tmp_path / "webp")[0]["clean_image"]["bytes"]
-    assert np.array_equal(np.asarray(Image.open(io.BytesIO(clean_png)).convert("RGB")), open_source(str(src)).__iter__().__next__().load_image())
+    assert np.array_equal(
+        np.asarray(Image.open(io.BytesIO(clean_png)).convert("RGB")),
+        open_source(str(src)).__iter__().__next__().load_image(),
+    )
 
 
 @pytest.mark.parametrize("shape", [(1, 1, 3), (1, 7, 3), (9, 1, 3), (31, 17, 3), (64, 48, 3)])
@@ -400,12 +474,27 @@ def test_build_command_line(tmp_path):
 
     runner = CliRunner()
     out = tmp_path / "ds"
-    args = ["build", "--out", str(out), "--source", "demo", "--limit", "train=4,validation=1", "--seed", "3", "--no-report", "-q"]
+    args = [
+        "build",
+        "--out",
+        str(out),
+        "--source",
+        "demo",
+        "--limit",
+        "train=4,validation=1",
+        "--seed",
+        "3",
+        "--no-report",
+        "-q",
+    ]
     res = runner.invoke(app, args)
     assert res.exit_code == 0, res.output
     assert f"dataset: {out} (" in res.output and "publish with: robust-r1 publish" in res.output
     m = json.loads((out / "build.json").read_text())
-    assert m["command"] == f"robust-r1 build --out {out} --source demo --limit train=4,validation=1 --seed 3 --no-report --quiet"
+    assert (
+        m["command"]
+        == f"robust-r1 build --out {out} --source demo --limit train=4,validation=1 --seed 3 --no-report --quiet"
+    )
     assert m["seed"] == 3 and m["counts"]["validation"] == 1
     assert m["counts"]["sft"]["train"] + m["counts"]["rl"]["train"] == 4
     res = runner.invoke(app, args)  # the same command again: nothing to do, same result

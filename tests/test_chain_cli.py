@@ -10,9 +10,9 @@ import pytest
 from typer.testing import CliRunner
 
 from factory import degrade
-from factory.cli.chain import _spread_choices
 from factory.chains.format import parse_chain
 from factory.cli import app
+from factory.cli.chain import _spread_choices
 from factory.photos import photo
 from fake_llm_server import ServerConfig, make_server, stop_server
 
@@ -38,10 +38,32 @@ def _run(*args):
 
 
 def test_chain_json(cat_png):
-    res = _run("chain", cat_png, "--question", "What animal?", "--choices", "a dog,a cat", "--answer", "1", "--seed", "2", "--json")
+    res = _run(
+        "chain",
+        cat_png,
+        "--question",
+        "What animal?",
+        "--choices",
+        "a dog,a cat",
+        "--answer",
+        "1",
+        "--seed",
+        "2",
+        "--json",
+    )
     assert res.exit_code == 0, res.output
     obj = json.loads(res.output)
-    assert {"degradations", "type", "influence", "reasoning", "conclusion", "answer", "solution", "target_words", "backend"} <= set(obj)
+    assert {
+        "degradations",
+        "type",
+        "influence",
+        "reasoning",
+        "conclusion",
+        "answer",
+        "solution",
+        "target_words",
+        "backend",
+    } <= set(obj)
     p = parse_chain(obj["solution"])
     assert obj["answer"] == "1" and p.is_complete and p.answer == "1" and obj["backend"] == "template"
     recipe = degrade.sample_recipe("train", 2, "chain:cat.png")
@@ -70,7 +92,15 @@ def test_choices_forms_and_answer_forms(cat_png, choice_args):
 
 
 def test_spread_choices_stops_at_the_next_option():
-    assert _spread_choices(["img", "--choices", "A", "B", "--answer", "1"]) == ["img", "--choices", "A", "--choices", "B", "--answer", "1"]
+    assert _spread_choices(["img", "--choices", "A", "B", "--answer", "1"]) == [
+        "img",
+        "--choices",
+        "A",
+        "--choices",
+        "B",
+        "--answer",
+        "1",
+    ]
     assert _spread_choices(["--choices", "-1", "2", "--json"]) == ["--choices", "-1", "--choices", "2", "--json"]
     assert _spread_choices(["--choices=A,B", "x"]) == ["--choices=A,B", "x"]
     assert _spread_choices(["--choices"]) == ["--choices"]
@@ -89,7 +119,7 @@ def test_human_output_shows_recipe_and_chain(cat_png):
     assert f"total intensity {recipe.total_intensity:.2f}" in res.output
     for step in recipe.steps:
         assert step.name in res.output and f"{step.intensity:.2f}" in res.output
-    chain = res.output[res.output.index("<TYPE>"):]
+    chain = res.output[res.output.index("<TYPE>") :]
     p = parse_chain(chain)
     assert p.is_complete and p.answer == "cat"
 
@@ -97,8 +127,22 @@ def test_human_output_shows_recipe_and_chain(cat_png):
 def test_openai_backend_uses_env_key_and_cache(cat_png, server, tmp_path, monkeypatch):
     url, stats = server
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
-    args = ["chain", cat_png, "--question", "What animal?", "--answer", "cat", "--backend", "openai",
-            "--base-url", url, "--model", "fake", "--cache", tmp_path / "c"]
+    args = [
+        "chain",
+        cat_png,
+        "--question",
+        "What animal?",
+        "--answer",
+        "cat",
+        "--backend",
+        "openai",
+        "--base-url",
+        url,
+        "--model",
+        "fake",
+        "--cache",
+        tmp_path / "c",
+    ]
     first = _run(*args)
     assert first.exit_code == 0, first.output
     assert "<ANSWER>cat<ANSWER_END>" in first.output and SECRET not in first.output
@@ -115,8 +159,21 @@ def test_openai_backend_uses_env_key_and_cache(cat_png, server, tmp_path, monkey
 
 def test_no_vision_sends_no_images(cat_png, server, tmp_path):
     url, stats = server
-    res = _run("chain", cat_png, "--question", "What animal?", "--answer", "cat", "--backend", "openai",
-               "--base-url", url, "--model", "fake", "--no-vision")
+    res = _run(
+        "chain",
+        cat_png,
+        "--question",
+        "What animal?",
+        "--answer",
+        "cat",
+        "--backend",
+        "openai",
+        "--base-url",
+        url,
+        "--model",
+        "fake",
+        "--no-vision",
+    )
     assert res.exit_code == 0, res.output
     assert stats.bodies and all("image_url" not in b for b in stats.bodies)
 
@@ -143,7 +200,10 @@ def test_unreadable_image(tmp_path):
 
 
 def test_help_is_light():
-    code = "import sys; from factory.cli import app; assert 'openai' not in sys.modules and 'jinja2' not in sys.modules, 'heavy import'"
+    code = (
+        "import sys; from factory.cli import app; "
+        "assert 'openai' not in sys.modules and 'jinja2' not in sys.modules, 'heavy import'"
+    )
     assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
     res = _run("chain", "--help")
     assert res.exit_code == 0 and "--choices" in res.output and "--no-vision" in res.output

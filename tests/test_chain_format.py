@@ -9,6 +9,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from _spec import PAPER_ALIASES, SPEC_NAMES
 from factory import degrade
 from factory.chains.format import (
     FIELDS,
@@ -25,8 +26,6 @@ from factory.chains.format import (
 
 # The reference reward's TYPE regex (SPEC): our rendering must stay parseable by it.
 REFERENCE_TYPE_RE = re.compile(r"(\w+(?:\s+\w+)*)\(([\d.]+)\)")
-
-from _spec import PAPER_ALIASES, SPEC_NAMES
 
 # Field text: anything printable without "<" / ">" (so no tags), at least one visible character.
 TEXT = st.text(
@@ -75,7 +74,8 @@ def test_paper_aliases_render_and_parse_to_canonical_names(alias, canon):
 
 
 @pytest.mark.parametrize(
-    "value,text", [(0.0, "0.00"), (0.3, "0.30"), (0.456, "0.46"), (1, "1.00"), (-0.2, "0.00"), (1.7, "1.00"), (0.999, "1.00")]
+    "value,text",
+    [(0.0, "0.00"), (0.3, "0.30"), (0.456, "0.46"), (1, "1.00"), (-0.2, "0.00"), (1.7, "1.00"), (0.999, "1.00")],
 )
 def test_format_intensity_rounds_and_clamps(value, text):
     assert format_intensity(value) == text
@@ -190,7 +190,14 @@ def test_parser_never_raises_on_any_text(text):
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.sampled_from(["<TYPE>", "<TYPE_END>", "<ANSWER>", "</answer>", "<REASONING>", "x", " ", "(0.3)", "lens blur", "\n"]), max_size=30))
+@given(
+    st.lists(
+        st.sampled_from(
+            ["<TYPE>", "<TYPE_END>", "<ANSWER>", "</answer>", "<REASONING>", "x", " ", "(0.3)", "lens blur", "\n"]
+        ),
+        max_size=30,
+    )
+)
 def test_parser_never_raises_on_tag_soup(tokens):
     p = parse_chain("".join(tokens))
     assert set(p.missing) | {f for f in FIELDS if getattr(p, f) is not None} == set(FIELDS)
@@ -216,7 +223,10 @@ def test_tolerant_parsing_reports_what_is_wrong():
 
 def test_order_repeats_and_empty_blocks_are_detected():
     good = render_chain([("graffiti", 0.2)], "a", "b", "c", "1")
-    swapped = good.replace("<INFLUENCE>a<INFLUENCE_END>\n<REASONING>b<REASONING_END>", "<REASONING>b<REASONING_END>\n<INFLUENCE>a<INFLUENCE_END>")
+    swapped = good.replace(
+        "<INFLUENCE>a<INFLUENCE_END>\n<REASONING>b<REASONING_END>",
+        "<REASONING>b<REASONING_END>\n<INFLUENCE>a<INFLUENCE_END>",
+    )
     p = parse_chain(swapped)
     assert not p.in_order and p.influence == "a" and p.reasoning == "b"
     assert any(x.startswith("out of order") for x in p.problems())

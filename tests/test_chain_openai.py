@@ -25,7 +25,18 @@ def _requests(n: int, seed: int = 0, prefix: str = "q", size: int = 16) -> list[
         r = degrade.sample_recipe("train", seed, f"{prefix}{i}")
         rng = np.random.default_rng(i)
         img = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
-        out.append(ChainRequest(f"{prefix}{i}", f"What animal is shown in photo {i}?", ["a dog", "a cat", "a bird"], "1", "a cat", r, img, degrade.render(img, r)))
+        out.append(
+            ChainRequest(
+                f"{prefix}{i}",
+                f"What animal is shown in photo {i}?",
+                ["a dog", "a cat", "a bird"],
+                "1",
+                "a cat",
+                r,
+                img,
+                degrade.render(img, r),
+            )
+        )
     return out
 
 
@@ -44,8 +55,17 @@ def server():
 
 
 def _cfg(url: str, tmp_path, **kw) -> ChainConfig:
-    base = dict(backend="openai", model="fake-model", base_url=url, cache_dir=str(tmp_path / "cache"), concurrency=16,
-                backoff_base=0.002, backoff_max=0.01, timeout=5.0, api_key=SECRET)
+    base = dict(
+        backend="openai",
+        model="fake-model",
+        base_url=url,
+        cache_dir=str(tmp_path / "cache"),
+        concurrency=16,
+        backoff_base=0.002,
+        backoff_max=0.01,
+        timeout=5.0,
+        api_key=SECRET,
+    )
     base.update(kw)
     return ChainConfig(**base)
 
@@ -123,7 +143,9 @@ def test_timeouts_are_retried_then_recorded(server, tmp_path):
     assert all(not r.ok and "APITimeoutError" in r.reason for r in rep)
 
 
-@pytest.mark.parametrize("fault,error", [("drop", "APIConnectionError"), ("malformed", "MalformedResponse"), ("429", "RateLimitError")])
+@pytest.mark.parametrize(
+    "fault,error", [("drop", "APIConnectionError"), ("malformed", "MalformedResponse"), ("429", "RateLimitError")]
+)
 def test_each_transport_fault_is_retried(server, tmp_path, fault, error):
     url, stats = server(fault_rate=0.5, faults=(fault,), seed=1)
     reqs = _requests(6)
@@ -152,7 +174,9 @@ def test_retry_after_is_honoured_and_pauses_the_whole_client(server, tmp_path, m
 
 
 def test_backoff_and_retry_after_parsing():
-    c = ChatClient(model="m", base_url="http://127.0.0.1:9/v1", api_key="k", backoff_base=1.0, backoff_max=8.0, retry_after_max=30)
+    c = ChatClient(
+        model="m", base_url="http://127.0.0.1:9/v1", api_key="k", backoff_base=1.0, backoff_max=8.0, retry_after_max=30
+    )
     for attempt in range(8):
         d = c._delay(attempt, None)
         expo = min(8.0, 2.0**attempt)
@@ -191,7 +215,13 @@ def test_a_wrong_url_is_a_clear_failure(server, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "fault,reason", [("tags", "chain tags"), ("empty", "empty"), ("refusal", "refusal boilerplate"), ("length", "cut off at max_tokens")]
+    "fault,reason",
+    [
+        ("tags", "chain tags"),
+        ("empty", "empty"),
+        ("refusal", "refusal boilerplate"),
+        ("length", "cut off at max_tokens"),
+    ],
 )
 def test_invalid_text_is_regenerated_then_failed(server, tmp_path, fault, reason):
     url, stats = server(fault_rate=1.0, faults=(fault,))
@@ -234,7 +264,13 @@ def test_requests_carry_images_as_data_urls_unless_no_vision(server, tmp_path):
     for b in bodies:
         text = b["messages"][1]["content"][-1]["text"]
         images = [p for p in b["messages"][1]["content"] if p["type"] == "image_url"]
-        step = "influence" if "describe how this damage" in text else "reasoning" if "Write the reasoning" in text else "other"
+        step = (
+            "influence"
+            if "describe how this damage" in text
+            else "reasoning"
+            if "Write the reasoning" in text
+            else "other"
+        )
         by_step.setdefault(step, []).append(len(images))
         assert all(p["image_url"]["url"].startswith("data:image/png;base64,") for p in images)
         assert b["model"] == "fake-model" and b["messages"][0]["role"] == "system"
@@ -317,7 +353,9 @@ def test_usage_and_cost_are_summed(server, tmp_path):
     assert rep.cost_usd == pytest.approx(pt / 1000 * 0.5 + ct / 1000 * 2.0)
     rep2 = write_chains(_requests(3), _cfg(url, tmp_path, model="gpt-4o-mini", cache_dir=str(tmp_path / "c2")))
     pin, pout = llm.PRICES_PER_1K["gpt-4o-mini"]
-    assert rep2.cost_usd == pytest.approx(rep2.usage["prompt_tokens"] / 1000 * pin + rep2.usage["completion_tokens"] / 1000 * pout)
+    assert rep2.cost_usd == pytest.approx(
+        rep2.usage["prompt_tokens"] / 1000 * pin + rep2.usage["completion_tokens"] / 1000 * pout
+    )
     rep3 = write_chains(_requests(3), _cfg(url, tmp_path, model="local-model", cache_dir=str(tmp_path / "c3")))
     assert rep3.cost_usd is None
 
@@ -375,7 +413,9 @@ def test_missing_key_and_model_are_clear_errors(monkeypatch):
     with pytest.raises(ValueError, match="--model is required"):
         write_chains(_requests(1), ChainConfig(backend="openai", base_url="http://127.0.0.1:9/v1"))
     with pytest.raises(ValueError, match="transport"):
-        write_chains(_requests(1), ChainConfig(backend="openai", model="m", base_url="http://127.0.0.1:9/v1", transport="curl"))
+        write_chains(
+            _requests(1), ChainConfig(backend="openai", model="m", base_url="http://127.0.0.1:9/v1", transport="curl")
+        )
 
 
 def test_the_key_is_read_from_the_environment(server, tmp_path, monkeypatch):

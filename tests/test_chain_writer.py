@@ -13,7 +13,14 @@ from hypothesis import strategies as st
 from factory import degrade
 from factory.chains import template as tpl
 from factory.chains.format import parse_chain
-from factory.chains.prompting import STEP_TEMPLATES, build_prompt, format_question, reload_prompts, render_prompt, target_words
+from factory.chains.prompting import (
+    STEP_TEMPLATES,
+    build_prompt,
+    format_question,
+    reload_prompts,
+    render_prompt,
+    target_words,
+)
 from factory.chains.validate import check_conclusion, check_length, check_text, clean_reply, length_bounds
 from factory.chains.writer import (
     BatchReport,
@@ -30,9 +37,13 @@ from factory.degrade.recipes import Recipe, make_step
 CHOICES = ["a dog", "a cat", "a bird", "a horse"]
 
 
-def _req(i: int, *, seed: int = 0, choices=CHOICES, answer="1", answer_text="a cat", question=None, recipe=None) -> ChainRequest:
+def _req(
+    i: int, *, seed: int = 0, choices=CHOICES, answer="1", answer_text="a cat", question=None, recipe=None
+) -> ChainRequest:
     r = recipe if recipe is not None else degrade.sample_recipe("train", seed, f"q{i}")
-    return ChainRequest(f"q{i}", question or f"What animal is shown in photo {i}?", list(choices), answer, answer_text, r)
+    return ChainRequest(
+        f"q{i}", question or f"What animal is shown in photo {i}?", list(choices), answer, answer_text, r
+    )
 
 
 def _recipe(*pairs: tuple[str, float]) -> Recipe:
@@ -81,9 +92,20 @@ def test_question_and_prompt():
 
 def test_bundled_step_templates_render_with_the_writers_context():
     ctx = dict(
-        question="Q? 0. a 1. b", choices=["a", "b"], answer="1", answer_text="b", total_intensity=1.2, target_words=61,
+        question="Q? 0. a 1. b",
+        choices=["a", "b"],
+        answer="1",
+        answer_text="b",
+        total_intensity=1.2,
+        target_words=61,
         degradations=[{"name": "lens blur", "stage": "acquisition", "intensity": 0.5, "description": "d"}],
-        degradation_list="lens blur (0.50)", influence="inf", reasoning="reas", min_words=50, max_words=70, longer=True, vision=True,
+        degradation_list="lens blur (0.50)",
+        influence="inf",
+        reasoning="reas",
+        min_words=50,
+        max_words=70,
+        longer=True,
+        vision=True,
     )
     for name in STEP_TEMPLATES:
         out = render_prompt(name, **ctx)
@@ -100,7 +122,9 @@ def test_prompts_are_strict_sandboxed_and_overridable(tmp_path):
     (tmp_path / "instruction.j2").write_text("CUSTOM {{ question }}")
     assert build_prompt("Q?", [], prompts_dir=tmp_path) == "CUSTOM Q?"
     # Templates missing from the user's folder fall back to the bundled ones.
-    assert "Correct answer: x" in render_prompt("conclusion", tmp_path, question="q", reasoning="r", answer_text="x", choices=[])
+    assert "Correct answer: x" in render_prompt(
+        "conclusion", tmp_path, question="q", reasoning="r", answer_text="x", choices=[]
+    )
     with pytest.raises(ValueError, match="no such folder"):
         build_prompt("Q?", [], prompts_dir=tmp_path / "missing")
     (tmp_path / "evil.j2").write_text("{{ ''.__class__.__mro__[1].__subclasses__() }}")
@@ -135,12 +159,19 @@ def test_check_text():
     assert "chain tags" in check_text("reasoning", "x <REASONING_END> y")
     assert "chain tags" in check_text("reasoning", "x </answer> y")
     assert "chain tags" in check_text("reasoning", "x <STEP_1> y")
-    for refusal in ("I'm sorry, but I can't help with that.", "As an AI language model, I cannot see images.",
-                    "I am unable to view the image.", "I cannot determine the answer from this picture.",
-                    "Unfortunately no image was provided."):
+    for refusal in (
+        "I'm sorry, but I can't help with that.",
+        "As an AI language model, I cannot see images.",
+        "I am unable to view the image.",
+        "I cannot determine the answer from this picture.",
+        "Unfortunately no image was provided.",
+    ):
         assert check_text("reasoning", refusal) == "reasoning: refusal boilerplate", refusal
-    for fine in ("The small text cannot be read, but the shape is clear.", "The blur makes the sign unable to be read.",
-                 "Sorry-looking faces are visible in the crowd."):
+    for fine in (
+        "The small text cannot be read, but the shape is clear.",
+        "The blur makes the sign unable to be read.",
+        "Sorry-looking faces are visible in the crowd.",
+    ):
         assert check_text("reasoning", fine) is None, fine
     assert check_text("reasoning", "... !!!") == "reasoning: no words"
 
@@ -187,7 +218,12 @@ def test_template_chains_are_valid_deterministic_and_varied():
         p = parse_chain(res.solution)
         assert p.is_complete and p.answer == "1" and res.answer == "1" and res.backend == "template"
         assert [(t.name, t.intensity) for t in p.type_pairs] == req.recipe.type_pairs()
-        assert (res.type, res.influence, res.reasoning, res.conclusion) == (p.type, p.influence, p.reasoning, p.conclusion)
+        assert (res.type, res.influence, res.reasoning, res.conclusion) == (
+            p.type,
+            p.influence,
+            p.reasoning,
+            p.conclusion,
+        )
         assert res.target_words == target_words(req.recipe.total_intensity)
         lo, hi = length_bounds(res.target_words, 0.25)
         assert lo <= len(res.reasoning.split()) <= hi
@@ -234,7 +270,9 @@ def test_template_length_follows_the_damage():
     base=st.integers(10, 80),
     per_unit=st.integers(0, 60),
     hi=st.integers(60, 300),
-    question=st.text(alphabet=st.characters(blacklist_characters="<>", blacklist_categories=("Cs", "Cc")), min_size=1, max_size=150).filter(str.strip),
+    question=st.text(
+        alphabet=st.characters(blacklist_characters="<>", blacklist_categories=("Cs", "Cc")), min_size=1, max_size=150
+    ).filter(str.strip),
 )
 def test_template_hits_any_target_within_tolerance(sid, seed, n_choices, answer_idx, base, per_unit, hi, question):
     choices = [f"option text {k}" for k in range(n_choices)]
@@ -302,7 +340,16 @@ def test_report_is_a_list_with_results_and_usage():
     assert isinstance(rep, BatchReport) and isinstance(rep, list) and len(rep) == 2
     assert rep.results == list(rep) and rep.usage == {} and rep.cost_usd is None
     assert isinstance(rep[0], ChainResult)
-    assert set(rep[0].fields()) >= {"type", "influence", "reasoning", "conclusion", "answer", "solution", "target_words", "backend"}
+    assert set(rep[0].fields()) >= {
+        "type",
+        "influence",
+        "reasoning",
+        "conclusion",
+        "answer",
+        "solution",
+        "target_words",
+        "backend",
+    }
 
 
 def test_async_api_and_sync_api_inside_a_running_loop():

@@ -80,7 +80,18 @@ def test_only_intensity_jpg_and_gallery(folder, tmp_path):
     out = tmp_path / "g"
     res = runner.invoke(
         app,
-        ["degrade", str(folder / "a.png"), str(out), "--only", "noise,Compression", "--intensity", "0.5", "--format", "jpg", "--gallery"],
+        [
+            "degrade",
+            str(folder / "a.png"),
+            str(out),
+            "--only",
+            "noise,Compression",
+            "--intensity",
+            "0.5",
+            "--format",
+            "jpg",
+            "--gallery",
+        ],
     )
     assert res.exit_code == 0, res.output
     side = json.loads((out / "a.json").read_text())

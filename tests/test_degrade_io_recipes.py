@@ -51,7 +51,11 @@ def test_pil_modes(mode):
         if mode == "F":
             im = Image.fromarray(arr / 255.0, mode="F")
         else:
-            im = Image.fromarray((arr * 257).astype(np.uint16)).convert(mode) if mode == "I" else Image.fromarray((arr * 257).astype(np.uint16))
+            im = (
+                Image.fromarray((arr * 257).astype(np.uint16)).convert(mode)
+                if mode == "I"
+                else Image.fromarray((arr * 257).astype(np.uint16))
+            )
     else:
         im = base.convert(mode)
     out = degrade.apply(im, "gaussian noise", 0.3, seed=1)
@@ -78,7 +82,12 @@ def test_load_image_reports_bad_files(tmp_path):
     raw = good.read_bytes()
     (tmp_path / "trunc.png").write_bytes(raw[: len(raw) // 2])
     assert degrade.load_image(good).shape == (64, 64, 3)
-    for bad, match in (("empty.png", "empty"), ("text.jpg", "not an image"), ("trunc.png", "truncated|unreadable"), ("missing.png", "no such file")):
+    for bad, match in (
+        ("empty.png", "empty"),
+        ("text.jpg", "not an image"),
+        ("trunc.png", "truncated|unreadable"),
+        ("missing.png", "no such file"),
+    ):
         with pytest.raises(ValueError, match=match) as e:
             degrade.load_image(tmp_path / bad)
         assert bad in str(e.value)
@@ -118,7 +127,10 @@ def test_train_recipe_statistics_match_the_config():
     counts = [len(degrade.sample_recipe("train", 0, f"s{i}").steps) for i in range(2000)]
     # 4 stages × P(include)=0.8 × E[k]=1.5 (capped by stage size) ≈ 4.8 degradations per image.
     assert 4.4 < np.mean(counts) < 5.2
-    cfg = degrade.TrainRecipeConfig(stage_probability={"acquisition": 1.0, "transmission": 0.0, "environment": 0.0, "post-processing": 0.0}, per_stage=(3, 3))
+    cfg = degrade.TrainRecipeConfig(
+        stage_probability={"acquisition": 1.0, "transmission": 0.0, "environment": 0.0, "post-processing": 0.0},
+        per_stage=(3, 3),
+    )
     r = degrade.sample_train(0, "x", cfg)
     assert len(r.steps) == 3 and {s.stage for s in r.steps} == {"acquisition"}
     intens = [s.intensity for i in range(400) for s in degrade.sample_recipe("train", 1, f"u{i}").steps]

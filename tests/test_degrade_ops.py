@@ -7,12 +7,12 @@ import math
 import cv2
 import numpy as np
 import pytest
-from _spec import PAPER_ALIASES as _SPEC_ALIASES
-from _spec import PAPER_STAGES, SPEC_NAMES
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from skimage.metrics import structural_similarity as ssim
 
+from _spec import PAPER_ALIASES as _SPEC_ALIASES
+from _spec import PAPER_STAGES, SPEC_NAMES
 from factory import degrade
 from factory.photos import RGB_PHOTOS, photo
 

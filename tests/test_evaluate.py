@@ -21,7 +21,6 @@ from trainers.evaluate import (
     EndpointModel,
     EvalConfig,
     Generation,
-    compare,
     degraded_image,
     eval_recipe,
     evaluate,
@@ -51,10 +50,25 @@ def make_bench(root, *, bad: bool = False):
 
     rows = []
     for i, a in enumerate(ANSWERS):
-        rows.append({"qid": f"q{i}", "img": {"bytes": encode(_img(i)), "path": None},
-                     "q": f"Question number {i}: what is shown?", "opts": CHOICES[i % 3], "label": a})
+        rows.append(
+            {
+                "qid": f"q{i}",
+                "img": {"bytes": encode(_img(i)), "path": None},
+                "q": f"Question number {i}: what is shown?",
+                "opts": CHOICES[i % 3],
+                "label": a,
+            }
+        )
     if bad:
-        rows.append({"qid": "broken", "img": {"bytes": b"not an image", "path": None}, "q": "Broken?", "opts": ["x", "y"], "label": 0})
+        rows.append(
+            {
+                "qid": "broken",
+                "img": {"bytes": b"not an image", "path": None},
+                "q": "Broken?",
+                "opts": ["x", "y"],
+                "label": 0,
+            }
+        )
     root.mkdir(parents=True, exist_ok=True)
     path = root / "bench.parquet"
     pq.write_table(pa.Table.from_pylist(rows), path)
@@ -90,7 +104,13 @@ def _image_url(req: dict) -> str:
 def perfect_responder(table):
     def respond(req: dict) -> str:
         answer, pairs = table[_image_url(req)]
-        return render_chain(pairs, "The damage hides fine detail.", "Seen clean, the answer is clear.", "So it is that option.", str(answer))
+        return render_chain(
+            pairs,
+            "The damage hides fine detail.",
+            "Seen clean, the answer is clear.",
+            "So it is that option.",
+            str(answer),
+        )
 
     return respond
 
@@ -236,14 +256,30 @@ def test_failed_requests_are_recorded_and_retried_by_the_next_run(tmp_path):
 
 
 def test_tiny_model_full_run_then_a_second_run_generates_nothing(tmp_path):
-    res = runner.invoke(app, ["eval", "tiny", "--out", str(tmp_path / "tiny"), "--limit", "3", "--max-new-tokens", "12", "--batch-size", "4"])
+    res = runner.invoke(
+        app,
+        [
+            "eval",
+            "tiny",
+            "--out",
+            str(tmp_path / "tiny"),
+            "--limit",
+            "3",
+            "--max-new-tokens",
+            "12",
+            "--batch-size",
+            "4",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert "12 answers generated, 0 already done, 0 failed" in res.output
     rows = [json.loads(x) for x in (tmp_path / "tiny" / "predictions.jsonl").read_text().splitlines()]
     assert len(rows) == 12 and all(0 < r["output_tokens"] <= 12 for r in rows)
     for name in ("summary.md", "summary.csv", "breakdown.csv", "accuracy_vs_intensity.png"):
         assert (tmp_path / "tiny" / name).is_file()
-    again = runner.invoke(app, ["eval", "tiny", "--out", str(tmp_path / "tiny"), "--limit", "3", "--max-new-tokens", "12"])
+    again = runner.invoke(
+        app, ["eval", "tiny", "--out", str(tmp_path / "tiny"), "--limit", "3", "--max-new-tokens", "12"]
+    )
     assert again.exit_code == 0, again.output
     assert "0 answers generated, 12 already done" in again.output
     assert len((tmp_path / "tiny" / "predictions.jsonl").read_text().splitlines()) == 12
@@ -251,6 +287,7 @@ def test_tiny_model_full_run_then_a_second_run_generates_nothing(tmp_path):
 
 def test_eval_compare_puts_runs_in_one_table_and_plot(bench_path, tmp_path):
     for name, ans in (("good", "<ANSWER>{a}<ANSWER_END>"), ("zero", "0")):
+
         class Fixed:
             def generate(self, images, prompts, ans=ans):
                 out = []
@@ -260,7 +297,9 @@ def test_eval_compare_puts_runs_in_one_table_and_plot(bench_path, tmp_path):
                 return out
 
         evaluate(_cfg(bench_path, tmp_path / name, name=name), model=Fixed(), progress=False)
-    res = runner.invoke(app, ["eval-compare", str(tmp_path / "good"), str(tmp_path / "zero"), "--out", str(tmp_path / "cmp")])
+    res = runner.invoke(
+        app, ["eval-compare", str(tmp_path / "good"), str(tmp_path / "zero"), "--out", str(tmp_path / "cmp")]
+    )
     assert res.exit_code == 0, res.output
     rows = list(csv.DictReader((tmp_path / "cmp" / "comparison.csv").open()))
     assert [r["run"] for r in rows] == ["good", "zero"]
@@ -275,18 +314,32 @@ def test_eval_compare_puts_runs_in_one_table_and_plot(bench_path, tmp_path):
 
 
 def _row(level, degradation, types, correct=1.0, has_type=True, recipe_s=None):
-    recipe = None if degradation is None else {"degradations": [{"name": degradation, "intensity": recipe_s if recipe_s is not None else level}]}
-    return {"id": "x", "level": level, "degradation": degradation, "stage": "acquisition" if degradation else None,
-            "types": types, "has_type": has_type, "correct": correct, "format_ok": True, "recipe": recipe,
-            "output_tokens": 10, "reasoning_words": 4}
+    recipe = (
+        None
+        if degradation is None
+        else {"degradations": [{"name": degradation, "intensity": recipe_s if recipe_s is not None else level}]}
+    )
+    return {
+        "id": "x",
+        "level": level,
+        "degradation": degradation,
+        "stage": "acquisition" if degradation else None,
+        "types": types,
+        "has_type": has_type,
+        "correct": correct,
+        "format_ok": True,
+        "recipe": recipe,
+        "output_tokens": 10,
+        "reasoning_words": 4,
+    }
 
 
 def test_type_scores_count_misses_extras_and_intensity_errors():
     rows = [
-        _row(0.45, "lens blur", [["lens blur", 0.55]]),                      # right type, off by 0.1
+        _row(0.45, "lens blur", [["lens blur", 0.55]]),  # right type, off by 0.1
         _row(0.45, "lens blur", [["lens blur", 0.45], ["jpeg compression", 0.2]]),  # one extra
-        _row(0.45, "gaussian noise", [["none", None]], correct=0.0),          # missed
-        _row(0.45, "gaussian noise", [], has_type=False, correct=0.0),        # no TYPE block: missed
+        _row(0.45, "gaussian noise", [["none", None]], correct=0.0),  # missed
+        _row(0.45, "gaussian noise", [], has_type=False, correct=0.0),  # no TYPE block: missed
     ]
     sc = summarize(rows)["levels"][0]
     assert sc["type_precision"] == pytest.approx(2 / 4) and sc["type_recall"] == pytest.approx(2 / 4)
@@ -295,14 +348,20 @@ def test_type_scores_count_misses_extras_and_intensity_errors():
     clean = summarize([_row(0.0, None, [["none", None]]), _row(0.0, None, [["lens blur", 0.3]])])["levels"][0]
     assert clean["type_precision"] == 0.5 and clean["type_recall"] == 0.5 and clean["intensity_mae"] is None
     br = {(b["by"], b["name"]): b for b in summarize(rows)["breakdown"]}
-    assert br[("degradation", "lens blur")]["type_recall"] == 1.0 and br[("degradation", "gaussian noise")]["type_recall"] == 0.0
+    assert (
+        br[("degradation", "lens blur")]["type_recall"] == 1.0
+        and br[("degradation", "gaussian noise")]["type_recall"] == 0.0
+    )
     assert br[("stage", "acquisition")]["n"] == 4
 
 
 def test_predicted_types_reads_the_type_block():
     assert predicted_types("no tags at all") == (False, [])
     assert predicted_types("<TYPE>none<TYPE_END>") == (True, [("none", None)])
-    assert predicted_types("<TYPE>Lens Blur(0.3), JPEG(0.5)<TYPE_END>") == (True, [("lens blur", 0.3), ("jpeg compression", 0.5)])
+    assert predicted_types("<TYPE>Lens Blur(0.3), JPEG(0.5)<TYPE_END>") == (
+        True,
+        [("lens blur", 0.3), ("jpeg compression", 0.5)],
+    )
     assert predicted_types("<TYPE>something odd<TYPE_END>")[1] == [("<unparsed>", None)]
 
 
@@ -313,7 +372,9 @@ def test_inline_options_and_answer_formats():
     assert stem == "Where does it point?" and opts == ["Left", "Straight", "Right"]
     assert split_inline_options("Is the light red?") == ("Is the light red?", [])
     assert answer_index("B", ["x", "y"], "letter") == 1 and answer_index("C", ["x", "y"], "letter") is None
-    assert answer_index(1, ["x", "y"]) == 1 and answer_index("y", ["x", "y"]) == 1 and answer_index("1", ["x", "y"]) == 1
+    assert (
+        answer_index(1, ["x", "y"]) == 1 and answer_index("y", ["x", "y"]) == 1 and answer_index("1", ["x", "y"]) == 1
+    )
     assert answer_index(None, ["x"]) is None and answer_index(float("nan"), ["x"]) is None
 
 
@@ -322,16 +383,39 @@ def test_mmbench_and_mmstar_layouts_load_from_local_files(tmp_path):
     import pyarrow.parquet as pq
 
     img = encode(_img(1))
-    pq.write_table(pa.Table.from_pylist([
-        {"index": 7, "image": {"bytes": img, "path": None}, "question": "What colour?", "hint": "Look closely.",
-         "A": "red", "B": "blue", "C": "green", "D": None, "answer": "C"},
-    ]), tmp_path / "mmb.parquet")
+    pq.write_table(
+        pa.Table.from_pylist(
+            [
+                {
+                    "index": 7,
+                    "image": {"bytes": img, "path": None},
+                    "question": "What colour?",
+                    "hint": "Look closely.",
+                    "A": "red",
+                    "B": "blue",
+                    "C": "green",
+                    "D": None,
+                    "answer": "C",
+                },
+            ]
+        ),
+        tmp_path / "mmb.parquet",
+    )
     (s,) = list(load_benchmark(str(tmp_path / "mmb.parquet"), options="columns", answer="letter"))
     assert s.id == "mmb:7" and s.choices == ["red", "blue", "green"] and s.answer == "2"
     assert s.question == "Look closely.\nWhat colour?" and s.load_image().shape == (48, 64, 3)
     with open(tmp_path / "star.jsonl", "w") as f:  # MMStar-style, base64 image as in VLMEvalKit TSVs
-        f.write(json.dumps({"index": 1, "image": base64.b64encode(img).decode(), "answer": "B",
-                            "question": "Which animal?\nOptions: A: cat, B: dog, C: cow, D: owl"}) + "\n")
+        f.write(
+            json.dumps(
+                {
+                    "index": 1,
+                    "image": base64.b64encode(img).decode(),
+                    "answer": "B",
+                    "question": "Which animal?\nOptions: A: cat, B: dog, C: cow, D: owl",
+                }
+            )
+            + "\n"
+        )
     (s,) = list(load_benchmark(str(tmp_path / "star.jsonl"), options="inline", answer="letter"))
     assert s.question == "Which animal?" and s.choices == ["cat", "dog", "cow", "owl"] and s.answer_text == "dog"
     assert s.load_image().shape == (48, 64, 3)
@@ -348,7 +432,9 @@ def test_bad_inputs_fail_clearly(tmp_path, bench_path):
         evaluate(_cfg(bench_path, tmp_path / "x", prompt="fancy"), model=Counting(), progress=False)
     with pytest.raises(ValueError, match="options layout"):
         load_benchmark("demo", options="grid")
-    res = runner.invoke(app, ["eval", "tiny", "--benchmark", str(tmp_path / "missing.parquet"), "--out", str(tmp_path / "o")])
+    res = runner.invoke(
+        app, ["eval", "tiny", "--benchmark", str(tmp_path / "missing.parquet"), "--out", str(tmp_path / "o")]
+    )
     assert res.exit_code == 2 and "no such file" in res.output
     res = runner.invoke(app, ["eval", "tiny", "--levels", "0.2,2", "--out", str(tmp_path / "o")])
     assert res.exit_code == 2 and "--levels" in res.output
@@ -358,8 +444,16 @@ def test_a_duplicate_question_id_is_recorded_and_skipped_not_mixed(tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    rows = [{"qid": q, "img": {"bytes": encode(_img(i)), "path": None}, "q": f"Question number {i}?", "opts": ["a", "b"], "label": 0}
-            for i, q in enumerate(["q0", "q1", "q0"])]
+    rows = [
+        {
+            "qid": q,
+            "img": {"bytes": encode(_img(i)), "path": None},
+            "q": f"Question number {i}?",
+            "opts": ["a", "b"],
+            "label": 0,
+        }
+        for i, q in enumerate(["q0", "q1", "q0"])
+    ]
     pq.write_table(pa.Table.from_pylist(rows), tmp_path / "dup.parquet")
     m = Counting()
     run = evaluate(_cfg(tmp_path / "dup.parquet", tmp_path / "run"), model=m, progress=False)
@@ -390,8 +484,11 @@ def test_resume_with_a_larger_limit_and_fewer_levels_opens_the_model_and_summari
 
 
 def test_drop_from_clean_pairs_the_questions_answered_at_both_levels():
-    rows = [_row(0.0, None, [], correct=1.0) | {"id": "a"}, _row(0.0, None, [], correct=0.0) | {"id": "b"},
-            _row(0.9, "lens blur", [], correct=0.0) | {"id": "a"}]  # b was never answered at 0.9 (interrupted)
+    rows = [
+        _row(0.0, None, [], correct=1.0) | {"id": "a"},
+        _row(0.0, None, [], correct=0.0) | {"id": "b"},
+        _row(0.9, "lens blur", [], correct=0.0) | {"id": "a"},
+    ]  # b was never answered at 0.9 (interrupted)
     sc = {s["level"]: s for s in summarize(rows)["levels"]}
     assert sc[0.0]["accuracy"] == 0.5 and sc[0.9]["accuracy"] == 0.0
     assert sc[0.9]["drop"] == 1.0 and sc[0.9]["drop_n"] == 1  # not 0.5 - 0.0 over different questions
@@ -403,11 +500,16 @@ def test_rows_that_cannot_be_asked_are_recorded_not_scored(tmp_path):
 
     img = {"bytes": encode(_img(0)), "path": None}
     base = {"image": img, "question": "Which?", "hint": "nan"}
-    pq.write_table(pa.Table.from_pylist([
-        {**base, "index": 1, "A": "x", "B": "y", "C": None, "D": "z", "answer": "D"},   # gap before D: still z
-        {**base, "index": 2, "A": "x", "B": "y", "C": None, "D": None, "answer": "D"},  # D is empty
-        {**base, "index": 3, "A": "x", "B": "nan", "C": None, "D": None, "answer": "A"},  # "nan" cell is empty
-    ]), tmp_path / "cols.parquet")
+    pq.write_table(
+        pa.Table.from_pylist(
+            [
+                {**base, "index": 1, "A": "x", "B": "y", "C": None, "D": "z", "answer": "D"},  # gap before D: still z
+                {**base, "index": 2, "A": "x", "B": "y", "C": None, "D": None, "answer": "D"},  # D is empty
+                {**base, "index": 3, "A": "x", "B": "nan", "C": None, "D": None, "answer": "A"},  # "nan" cell is empty
+            ]
+        ),
+        tmp_path / "cols.parquet",
+    )
     items = list(load_benchmark(str(tmp_path / "cols.parquet"), options="columns", answer="letter"))
     assert items[0].choices == ["x", "y", "z"] and items[0].answer_text == "z" and items[0].question == "Which?"
     assert items[1].id == "cols:2" and "names none of the options" in items[1].error
@@ -424,8 +526,11 @@ def test_rows_that_cannot_be_asked_are_recorded_not_scored(tmp_path):
     assert ok.choices == ["x", "y"] and ok.answer_text == "y"
     assert bad.id == "lists:bad" and "not a list" in bad.error
     m = Counting()
-    run = evaluate(EvalConfig(model="m", out=str(tmp_path / "run"), benchmark=str(tmp_path / "lists.csv"),
-                              answer_format="index"), model=m, progress=False)
+    run = evaluate(
+        EvalConfig(model="m", out=str(tmp_path / "run"), benchmark=str(tmp_path / "lists.csv"), answer_format="index"),
+        model=m,
+        progress=False,
+    )
     assert m.calls == 4 and run.errors == 1 and run.summary["levels"][0]["n"] == 1
     (err,) = [json.loads(x) for x in (tmp_path / "run" / "errors.jsonl").read_text().splitlines()]
     assert err["stage"] == "benchmark" and err["id"] == "lists:bad"
@@ -435,8 +540,21 @@ def test_rows_that_cannot_be_asked_are_recorded_not_scored(tmp_path):
 
 def test_a_run_that_never_answered_does_not_lock_its_folder(tmp_path):
     path = make_bench(tmp_path / "b")
-    res = runner.invoke(app, ["eval", str(tmp_path / "no-such-model"), "--benchmark", str(path), "--columns", COLUMNS,
-                              "--out", str(tmp_path / "run"), "--limit", "1"])
+    res = runner.invoke(
+        app,
+        [
+            "eval",
+            str(tmp_path / "no-such-model"),
+            "--benchmark",
+            str(path),
+            "--columns",
+            COLUMNS,
+            "--out",
+            str(tmp_path / "run"),
+            "--limit",
+            "1",
+        ],
+    )
     assert res.exit_code == 2 and "no-such-model" in res.output
     run = evaluate(_cfg(path, tmp_path / "run", limit=1), model=Counting(), progress=False)
     assert run.generated == 4
@@ -482,16 +600,26 @@ def test_python_models_may_answer_with_strings_and_bad_answers_fail_alone(tmp_pa
     assert outs[0] == Generation("<ANSWER>0<ANSWER_END>") and isinstance(outs[1], TypeError)
     with pytest.raises(TypeError, match="generate"):
         as_model(object())
-    run = evaluate(_cfg(make_bench(tmp_path / "b"), tmp_path / "run", limit=2, levels=(0.0,)), model=Plain(),
-                   progress=False, chunk=2)
+    run = evaluate(
+        _cfg(make_bench(tmp_path / "b"), tmp_path / "run", limit=2, levels=(0.0,)),
+        model=Plain(),
+        progress=False,
+        chunk=2,
+    )
     assert run.generated == 1 and run.errors == 1
 
 
 def test_configuration_errors_name_the_config_field():
     from factory.errors import ConfigError
 
-    for kw, field in [({"prompt": "fancy"}, "prompt"), ({"batch_size": 0}, "batch_size"), ({"levels": (0.0, 1.5)}, "levels"),
-                      ({"seed": -1}, "seed"), ({"only": ("no such blur",)}, "only"), ({"limit": -2}, "limit")]:
+    for kw, field in [
+        ({"prompt": "fancy"}, "prompt"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"levels": (0.0, 1.5)}, "levels"),
+        ({"seed": -1}, "seed"),
+        ({"only": ("no such blur",)}, "only"),
+        ({"limit": -2}, "limit"),
+    ]:
         with pytest.raises(ConfigError) as err:
             EvalConfig(model="m", **kw).validate()
         assert err.value.field == field, kw

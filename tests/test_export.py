@@ -79,7 +79,9 @@ def test_the_reference_loader_finds_images_types_and_answers(ds, tmp_path):
 
 
 def test_reference_question_layout():
-    assert reference_question("What is it? 0. a dog 1. a cat", ["a dog", "a cat"]) == "What is it?\n0. a dog\n1. a cat\n"
+    assert (
+        reference_question("What is it? 0. a dog 1. a cat", ["a dog", "a cat"]) == "What is it?\n0. a dog\n1. a cat\n"
+    )
     assert reference_question("How many?", []) == "How many?\n"
     # options not inline as expected: the question is kept whole
     assert reference_question("Pick one (a or b)", ["a", "b"]) == "Pick one (a or b)\n"

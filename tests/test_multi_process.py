@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from _train_fixture import make_dataset
 
 ROOT = Path(__file__).resolve().parents[1]

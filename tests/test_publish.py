@@ -12,7 +12,6 @@ import shutil
 
 import httpx
 import pytest
-import yaml
 
 from _dataset_fixture import make_dataset
 from factory import publish as pub
@@ -181,10 +180,14 @@ def test_template_is_strict_and_overridable(ds, tmp_path):
 
 def test_secrets_in_the_build_command_never_reach_the_card(ds):
     manifest = json.loads((ds / "build.json").read_text())
-    manifest["command"] = "robust-r1 build --out ds --api-key sk-proj-ABCDEFGHIJKLMNOPQRSTUVWX123 --base-url https://u:pw@host/v1"
+    manifest["command"] = (
+        "robust-r1 build --out ds --api-key sk-proj-ABCDEFGHIJKLMNOPQRSTUVWX123 --base-url https://u:pw@host/v1"
+    )
     (ds / "build.json").write_text(json.dumps(manifest))
     text = (pub.write_card(ds)).read_text()
-    assert "sk-proj-ABCDEFGHIJKLMNOPQRSTUVWX123" not in text and "u:pw@" not in text and "robust-r1 build --out ds" in text
+    assert (
+        "sk-proj-ABCDEFGHIJKLMNOPQRSTUVWX123" not in text and "u:pw@" not in text and "robust-r1 build --out ds" in text
+    )
     problems = pub.validate(ds)
     assert [p for p in problems if p.startswith("build.json") and "token" in p]
     assert not [p for p in problems if p.startswith("README.md")]
@@ -227,7 +230,9 @@ def test_validate_names_each_problem(ds, breakage, expected):
         t = pq.read_table(shard)
         pq.write_table(t.drop_columns(["solution"]).replace_schema_metadata(t.schema.metadata), shard)
     elif breakage == "stale_shard":
-        shutil.copy(ds / "data" / "rl" / "train-00000-of-00002.parquet", ds / "data" / "rl" / "train-00000-of-00003.parquet")
+        shutil.copy(
+            ds / "data" / "rl" / "train-00000-of-00002.parquet", ds / "data" / "rl" / "train-00000-of-00003.parquet"
+        )
     elif breakage == "plot":
         (ds / "report" / "gallery.png").unlink()
     elif breakage == "secret":
@@ -296,7 +301,14 @@ def test_the_token_is_never_printed_logged_or_written(ds, monkeypatch, capsys, c
 
     caplog.set_level(logging.DEBUG)
     monkeypatch.setenv("HF_TOKEN", FAKE_TOKEN)
-    leaky = RecordingHub(failures={"upload_large_folder": [http_error(503, f"bad header Bearer {FAKE_TOKEN}"), RuntimeError(f"token={FAKE_TOKEN} rejected")]})
+    leaky = RecordingHub(
+        failures={
+            "upload_large_folder": [
+                http_error(503, f"bad header Bearer {FAKE_TOKEN}"),
+                RuntimeError(f"token={FAKE_TOKEN} rejected"),
+            ]
+        }
+    )
     with pytest.raises(RuntimeError) as err:
         pub.publish(ds, "me/robust", api=leaky, sleep=lambda s: None)
     assert FAKE_TOKEN not in str(err.value) and "***" in str(err.value)
@@ -307,7 +319,10 @@ def test_the_token_is_never_printed_logged_or_written(ds, monkeypatch, capsys, c
     monkeypatch.setattr(huggingface_hub, "HfApi", lambda token=None: RecordingHub())
     app = typer.Typer()
     dataset_cli.register(app)
-    for args in (["publish", str(ds), "--repo-id", "me/robust"], ["publish", str(ds), "--repo-id", "me/robust", "--dry-run"]):
+    for args in (
+        ["publish", str(ds), "--repo-id", "me/robust"],
+        ["publish", str(ds), "--repo-id", "me/robust", "--dry-run"],
+    ):
         out = CliRunner().invoke(app, args)
         assert out.exit_code == 0, out.output
         assert FAKE_TOKEN not in out.output
@@ -352,7 +367,9 @@ def test_cli_publish_dry_run_prints_sizes_and_target(ds):
 
     app = typer.Typer()
     dataset_cli.register(app)
-    res = CliRunner().invoke(app, ["publish", str(ds), "--repo-id", "me/robust", "--dry-run", "--license", "apache-2.0"])
+    res = CliRunner().invoke(
+        app, ["publish", str(ds), "--repo-id", "me/robust", "--dry-run", "--license", "apache-2.0"]
+    )
     assert res.exit_code == 0, res.output
     assert "datasets/me/robust" in res.output and "data/sft/train-00000-of-00001.parquet" in res.output
     assert ".build" not in res.output and "token: none found" in res.output

@@ -13,7 +13,13 @@ from _dataset_fixture import make_dataset, rows_of
 from factory import report
 from factory.cli import dataset as dataset_cli
 
-PNGS = {"counts_by_degradation.png", "counts_by_stage.png", "intensity_hist.png", "length_vs_intensity.png", "gallery.png"}
+PNGS = {
+    "counts_by_degradation.png",
+    "counts_by_stage.png",
+    "intensity_hist.png",
+    "length_vs_intensity.png",
+    "gallery.png",
+}
 
 
 @pytest.fixture(scope="module")

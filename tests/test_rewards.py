@@ -39,8 +39,10 @@ from trainers.rewards import (
     unregister_reward,
 )
 
-GT = [{"name": "lens blur", "stage": "acquisition", "intensity": 0.69, "params": "{}"},
-      {"name": "graffiti", "stage": "post-processing", "intensity": 0.43, "params": "{}"}]
+GT = [
+    {"name": "lens blur", "stage": "acquisition", "intensity": 0.69, "params": "{}"},
+    {"name": "graffiti", "stage": "post-processing", "intensity": 0.43, "params": "{}"},
+]
 REASONING = " ".join(["word"] * 40)
 CHOICES = ["a dog", "a cat", "a bird"]
 SOLUTION = render_chain([("lens blur", 0.69), ("graffiti", 0.43)], "infl", REASONING, "so a cat", "1")
@@ -49,8 +51,10 @@ NAMES = degrade.names()
 
 
 def chain(type_text: str = "lens blur(0.45), graffiti(0.44)", reasoning: str = REASONING, answer: str = "1") -> str:
-    return (f"<TYPE>{type_text}<TYPE_END><INFLUENCE>i<INFLUENCE_END><REASONING>{reasoning}<REASONING_END>"
-            f"<CONCLUSION>c<CONCLUSION_END><ANSWER>{answer}<ANSWER_END>")
+    return (
+        f"<TYPE>{type_text}<TYPE_END><INFLUENCE>i<INFLUENCE_END><REASONING>{reasoning}<REASONING_END>"
+        f"<CONCLUSION>c<CONCLUSION_END><ANSWER>{answer}<ANSWER_END>"
+    )
 
 
 def r_deg(type_text: str, mode: str = "matched", degradations=GT) -> float:
@@ -134,8 +138,7 @@ def _brute_matched(pred, truth):
     return best
 
 
-ITEM = st.tuples(st.sampled_from(["lens blur", "graffiti", "gaussian noise"]),
-                 st.one_of(st.none(), st.floats(0, 1)))
+ITEM = st.tuples(st.sampled_from(["lens blur", "graffiti", "gaussian noise"]), st.one_of(st.none(), st.floats(0, 1)))
 
 
 @settings(max_examples=120, deadline=None)
@@ -167,7 +170,14 @@ def test_ground_truth_sources_and_none_when_unusable():
     as_json = '[{"name": "lens blur", "intensity": 0.69}, {"name": "graffiti", "intensity": 0.43}]'
     tuples = [("lens blur", 0.69), ("graffiti", 0.43)]
     assert degradation_reward([chain()] * 3, degradations=[struct, as_json, tuples]) == [pytest.approx(0.875)] * 3
-    unusable = [None, "not json", [{"name": "graffiti"}], [{"intensity": 0.3}], [{"name": "graffiti", "intensity": "nan"}], [42]]
+    unusable = [
+        None,
+        "not json",
+        [{"name": "graffiti"}],
+        [{"intensity": 0.3}],
+        [{"name": "graffiti", "intensity": "nan"}],
+        [42],
+    ]
     assert degradation_reward([chain()] * 6, degradations=unusable) == [None] * 6
     assert degradation_reward([chain()], solution=["<ANSWER>1<ANSWER_END>"]) == [None]  # no TYPE in the solution
     assert degradation_reward([chain()], solution=["<TYPE>blurry<TYPE_END>"]) == [None]
@@ -195,8 +205,7 @@ def test_gaming_the_type_block_cannot_beat_an_honest_answer():
     assert r_deg(gamed[0], "reference") > r_deg("lens blur(0.45), graffiti(0.44)", "reference")
 
 
-TRUTH = st.lists(st.tuples(st.sampled_from(NAMES), st.floats(0, 1)), min_size=1, max_size=5,
-                 unique_by=lambda t: t[0])
+TRUTH = st.lists(st.tuples(st.sampled_from(NAMES), st.floats(0, 1)), min_size=1, max_size=5, unique_by=lambda t: t[0])
 
 
 @settings(max_examples=100, deadline=None)
@@ -216,8 +225,10 @@ def test_padding_the_reasoning_cannot_raise_r_len():
     assert honest == pytest.approx(1.0)
     for k in (2, 3, 5, 50):
         assert length_reward([chain(reasoning=REASONING * k)], **COLS)[0] < honest
-        assert length_reward([chain(reasoning=" ".join(["word"] * 40 * k))], scope="chain", **COLS)[0] < \
-            length_reward([chain()], scope="chain", **COLS)[0]
+        assert (
+            length_reward([chain(reasoning=" ".join(["word"] * 40 * k))], scope="chain", **COLS)[0]
+            < length_reward([chain()], scope="chain", **COLS)[0]
+        )
     assert length_reward([chain(reasoning="word " * 4000)], **COLS)[0] == -1.0  # clipped
     assert length_reward([chain(reasoning="word " * 4000)], clip=False, **COLS)[0] == pytest.approx(1 - 3960 / 40)
     # leaving the block out (or blank) is the floor, never better than writing one
@@ -226,8 +237,18 @@ def test_padding_the_reasoning_cannot_raise_r_len():
 
 
 def test_gaming_the_answer_block_earns_nothing():
-    hedges = ("0 1 2", "A B C", "a dog or a cat", "0. a dog 1. a cat 2. a bird", "Option 7", "B, C", "B or C",
-              "B/C", "the answer is B or A", "It is a dog, B")
+    hedges = (
+        "0 1 2",
+        "A B C",
+        "a dog or a cat",
+        "0. a dog 1. a cat 2. a bird",
+        "Option 7",
+        "B, C",
+        "B or C",
+        "B/C",
+        "the answer is B or A",
+        "It is a dog, B",
+    )
     for hedge in hedges:
         assert accuracy_reward([chain(answer=hedge)], **COLS) == [0.0], hedge
     # a label that restates its own option commits to it; the contrast that follows is no hedge
@@ -256,13 +277,43 @@ def test_format_strict_and_partial():
 
 @pytest.mark.parametrize(
     "pred,expected",
-    [("1", 1), ("(B)", 1), ("B.", 1), ("b", 1), ("[B]", 1), ("**B**", 1), ("Option 1", 1), ("the answer is 1", 1),
-     ("Answer: (b)", 1), ("The correct option is (B).", 1), ("a cat", 1), ("A cat.", 1), ("It is a cat", 1),
-     ("1. a cat", 1), ("B) a cat", 1), ("the answer is a cat", 1), ("The answer is B. It purrs.", 1), ("The answer is a small cat", 1),
-     ("I think the answer is B because it purrs", 1), ("The answer is C, not B", 2),
-     ("Option A is wrong; the answer is option B", 1), ("choice: c", 2), ("2", 2), ("Option 2", 2), ("ONE", 1),
-     ("7", None), ("", None), ("dog or cat", None), ("1. a dog", None), ("0. a dog 1. a cat 2. a bird", None),
-     ("A B C", None), ("the answer is 12345", None), ("1e309", None), ("nan", None), (None, None)],
+    [
+        ("1", 1),
+        ("(B)", 1),
+        ("B.", 1),
+        ("b", 1),
+        ("[B]", 1),
+        ("**B**", 1),
+        ("Option 1", 1),
+        ("the answer is 1", 1),
+        ("Answer: (b)", 1),
+        ("The correct option is (B).", 1),
+        ("a cat", 1),
+        ("A cat.", 1),
+        ("It is a cat", 1),
+        ("1. a cat", 1),
+        ("B) a cat", 1),
+        ("the answer is a cat", 1),
+        ("The answer is B. It purrs.", 1),
+        ("The answer is a small cat", 1),
+        ("I think the answer is B because it purrs", 1),
+        ("The answer is C, not B", 2),
+        ("Option A is wrong; the answer is option B", 1),
+        ("choice: c", 2),
+        ("2", 2),
+        ("Option 2", 2),
+        ("ONE", 1),
+        ("7", None),
+        ("", None),
+        ("dog or cat", None),
+        ("1. a dog", None),
+        ("0. a dog 1. a cat 2. a bird", None),
+        ("A B C", None),
+        ("the answer is 12345", None),
+        ("1e309", None),
+        ("nan", None),
+        (None, None),
+    ],
 )
 def test_normalize_choice(pred, expected):
     assert normalize_choice(pred, CHOICES) == expected
@@ -288,8 +339,17 @@ def test_score_answer_multiple_choice_ground_truth_forms():
 
 
 def test_score_answer_open_numbers_yes_no_and_vqa_soft_score():
-    for pred, truth in [("three", "3"), ("3.0", "3"), ("3", "three"), ("3.50", "3.5"), ("1,000", "1000"),
-                        ("twenty-one", "21"), ("The answer is 3", "three"), ("Yes, it is.", "yes"), ("The Car", "car")]:
+    for pred, truth in [
+        ("three", "3"),
+        ("3.0", "3"),
+        ("3", "three"),
+        ("3.50", "3.5"),
+        ("1,000", "1000"),
+        ("twenty-one", "21"),
+        ("The answer is 3", "three"),
+        ("Yes, it is.", "yes"),
+        ("The Car", "car"),
+    ]:
         assert score_answer(pred, truth) == 1.0, (pred, truth)
     for pred, truth in [("No", "yes"), ("4", "3"), ("3", "13"), ("car", "cars"), ("", "car"), ("1e309", "1")]:
         assert score_answer(pred, truth) == 0.0, (pred, truth)
@@ -309,7 +369,9 @@ def test_accuracy_reward_reads_the_answer_block_and_needs_ground_truth():
     assert accuracy_reward([chain(answer="a cat")], answer=[None], answer_text=["a cat"], choices=[CHOICES]) == [1.0]
     assert accuracy_reward([chain(answer="Car.")], answer=["car"], choices=[[]]) == [1.0]
     da = [["car"] * 2 + ["auto"] * 8]
-    assert accuracy_reward([chain(answer="car")], answer=[""], choices=[[]], direct_answers=da) == [pytest.approx(2 / 3)]
+    assert accuracy_reward([chain(answer="car")], answer=[""], choices=[[]], direct_answers=da) == [
+        pytest.approx(2 / 3)
+    ]
 
 
 # ---------------------------------------------------------------- length
@@ -355,9 +417,15 @@ def test_length_in_tokens_with_a_tokenizer_built_once_and_cached():
     # one probe when built, the solution once (memoised), then one call per completion
     assert tok.calls == ["a b", REASONING, REASONING, "ab", "ab", "ab"]
     # any callable str -> list, a dict with input_ids, or an int count; a processor holding a tokenizer
-    assert length_reward([chain(reasoning="ab")], unit="tokens", tokenizer=lambda t: list(t), solution=[SOLUTION]) == [pytest.approx(2 / 199)]
-    assert length_reward([chain(reasoning="ab")], unit="tokens", tokenizer=lambda t: {"input_ids": list(t)}, solution=[SOLUTION]) == [pytest.approx(2 / 199)]
-    assert length_reward([chain(reasoning="ab")], unit="tokens", tokenizer=len, solution=[SOLUTION]) == [pytest.approx(2 / 199)]
+    assert length_reward([chain(reasoning="ab")], unit="tokens", tokenizer=lambda t: list(t), solution=[SOLUTION]) == [
+        pytest.approx(2 / 199)
+    ]
+    assert length_reward(
+        [chain(reasoning="ab")], unit="tokens", tokenizer=lambda t: {"input_ids": list(t)}, solution=[SOLUTION]
+    ) == [pytest.approx(2 / 199)]
+    assert length_reward([chain(reasoning="ab")], unit="tokens", tokenizer=len, solution=[SOLUTION]) == [
+        pytest.approx(2 / 199)
+    ]
 
     class Processor:
         tokenizer = CountingTokenizer()
@@ -390,16 +458,33 @@ def test_a_tokenizer_failing_on_model_output_gives_none_not_a_crash(caplog):
 def test_conversational_completions_and_extra_trl_kwargs():
     conv = [
         [{"role": "assistant", "content": chain()}],
-        [{"role": "assistant", "content": [{"type": "text", "text": chain()[:50]}, {"type": "text", "text": chain()[50:]}]}],
-        [{"role": "assistant", "content": "draft"}, {"role": "tool", "content": "x"}, {"role": "assistant", "content": chain()}],
+        [
+            {
+                "role": "assistant",
+                "content": [{"type": "text", "text": chain()[:50]}, {"type": "text", "text": chain()[50:]}],
+            }
+        ],
+        [
+            {"role": "assistant", "content": "draft"},
+            {"role": "tool", "content": "x"},
+            {"role": "assistant", "content": chain()},
+        ],
         {"role": "assistant", "content": chain()},
     ]
     n = len(conv)
     cols = {k: v * n for k, v in COLS.items()}
     # exactly how TRL's GRPOTrainer calls a reward function
-    extra = dict(prompts=[[{"role": "user", "content": "q"}]] * n, completion_ids=[[1, 2]] * n, trainer_state=object(),
-                 log_extra=lambda *a, **k: None, log_metric=lambda *a, **k: None, image=[None] * n, prompt=["p"] * n,
-                 id=["x"] * n, answer_text=["a cat"] * n)
+    extra = dict(
+        prompts=[[{"role": "user", "content": "q"}]] * n,
+        completion_ids=[[1, 2]] * n,
+        trainer_state=object(),
+        log_extra=lambda *a, **k: None,
+        log_metric=lambda *a, **k: None,
+        image=[None] * n,
+        prompt=["p"] * n,
+        id=["x"] * n,
+        answer_text=["a cat"] * n,
+    )
     assert format_reward(completions=conv, **extra, **cols) == [1.0] * n
     assert accuracy_reward(completions=conv, **extra, **cols) == [1.0] * n
     assert length_reward(completions=conv, **extra, **cols) == [1.0] * n
@@ -427,8 +512,12 @@ def test_build_rewards_names_weights_and_options():
     assert [f.__name__ for f in funcs] == ["r_deg", "r_len"]
     funcs, _ = build_rewards({"length": 1, "format": 0.5}, tokenizer=CountingTokenizer(), format_partial=True)
     assert funcs[0].options["counter"].unit == "tokens" and funcs[1].options == {"partial": True}
-    for bad, match in [({"speed": 1.0}, "unknown reward"), ({"format": float("nan")}, "finite"),
-                       ({"format": 0}, "every weight is 0"), ({"length": 1, "r_len": 2}, "twice")]:
+    for bad, match in [
+        ({"speed": 1.0}, "unknown reward"),
+        ({"format": float("nan")}, "finite"),
+        ({"format": 0}, "every weight is 0"),
+        ({"length": 1, "r_len": 2}, "twice"),
+    ]:
         with pytest.raises(ValueError, match=match):
             build_rewards(bad)
     with pytest.raises(ValueError, match="tokenizer"):
@@ -451,7 +540,11 @@ def test_a_registered_reward_is_built_logged_weighted_and_in_the_grpo_settings_o
         funcs, weights = build_rewards()
         assert [f.__name__ for f in funcs] == ["r_deg", "r_len", "accuracy", "format", "r_brev"]
         assert weights == [1.0, 1.0, 1.0, 1.0, 0.5] and funcs[-1](["short", "x" * 30]) == [1.0, 0.0]
-        assert REWARDS["brevity"] is brevity_reward and LOG_NAMES["brevity"] == "r_brev" and DEFAULT_WEIGHTS["brevity"] == 0.5
+        assert (
+            REWARDS["brevity"] is brevity_reward
+            and LOG_NAMES["brevity"] == "r_brev"
+            and DEFAULT_WEIGHTS["brevity"] == 0.5
+        )
         funcs, weights = build_rewards({"r_brev": 2.0})  # by its log name too
         assert [f.__name__ for f in funcs] == ["r_brev"] and weights == [2.0]
         assert pickle.loads(pickle.dumps(funcs[0]))(["short"]) == [1.0]
@@ -532,18 +625,40 @@ def test_degenerate_type_blocks_parse_fully():
 
 # ---------------------------------------------------------------- fuzzing
 
-FLOATS = st.sampled_from(["nan", "inf", "-inf", "1e309", "-1e309", "1e-400", "5", "-0.2", "0.43", ".5", "1.2.3", "0x1", "٣"])
-TYPE_TEXT = st.lists(st.tuples(st.sampled_from(NAMES + ["Noise", "DARKNESS", "fog", "none", ""]), FLOATS),
-                     max_size=8).map(lambda items: ", ".join(f"{n}({v})" for n, v in items))
+FLOATS = st.sampled_from(
+    ["nan", "inf", "-inf", "1e309", "-1e309", "1e-400", "5", "-0.2", "0.43", ".5", "1.2.3", "0x1", "٣"]
+)
+TYPE_TEXT = st.lists(
+    st.tuples(st.sampled_from(NAMES + ["Noise", "DARKNESS", "fog", "none", ""]), FLOATS), max_size=8
+).map(lambda items: ", ".join(f"{n}({v})" for n, v in items))
 NASTY = st.one_of(
     st.text(max_size=300),
-    st.sampled_from(["", "<TYPE>", "<TYPE><TYPE>lens blur(nan)<TYPE_END>", "<TYPE>noise(1e309), blur(-inf)<TYPE_END>",
-                     "<TYPE>" + "graffiti(0.5), " * 500 + "<TYPE_END>", "<ANSWER><ANSWER>1<ANSWER_END>", "\x00\ud7ff\uffff",
-                     "<REASONING>" + "x " * 5000, "<TYPE_END><TYPE>watermark(inf)", "<REASONING><REASONING>a<REASONING_END>",
-                     "<ANSWER>" + "answer is " * 400 + "<ANSWER_END>", "<ANSWER>" + "9" * 5000 + "<ANSWER_END>",
-                     "</TYPE><TYPE END><type-end>", "<" + " " * 3000, "<ANSWER>1e309<ANSWER_END>", "\ud800<ANSWER>\udfff"]),
+    st.sampled_from(
+        [
+            "",
+            "<TYPE>",
+            "<TYPE><TYPE>lens blur(nan)<TYPE_END>",
+            "<TYPE>noise(1e309), blur(-inf)<TYPE_END>",
+            "<TYPE>" + "graffiti(0.5), " * 500 + "<TYPE_END>",
+            "<ANSWER><ANSWER>1<ANSWER_END>",
+            "\x00\ud7ff\uffff",
+            "<REASONING>" + "x " * 5000,
+            "<TYPE_END><TYPE>watermark(inf)",
+            "<REASONING><REASONING>a<REASONING_END>",
+            "<ANSWER>" + "answer is " * 400 + "<ANSWER_END>",
+            "<ANSWER>" + "9" * 5000 + "<ANSWER_END>",
+            "</TYPE><TYPE END><type-end>",
+            "<" + " " * 3000,
+            "<ANSWER>1e309<ANSWER_END>",
+            "\ud800<ANSWER>\udfff",
+        ]
+    ),
     st.builds(chain, TYPE_TEXT, st.text(max_size=80), st.one_of(st.text(max_size=40), FLOATS)),
-    st.builds(lambda a, b: a + b, st.sampled_from(["<TYPE>", "<REASONING>", "<ANSWER>", "</ANSWER>", "<INFLUENCE_END>"]), st.text(max_size=60)),
+    st.builds(
+        lambda a, b: a + b,
+        st.sampled_from(["<TYPE>", "<REASONING>", "<ANSWER>", "</ANSWER>", "<INFLUENCE_END>"]),
+        st.text(max_size=60),
+    ),
 )
 RANGES = [
     (format_reward, {}, 0.0, 1.0),
@@ -570,16 +685,33 @@ def test_no_reward_raises_and_values_are_finite_and_in_range(text, conv):
     assert math.isfinite(total) and -2.0 <= total <= 4.0
 
 
-JUNK = st.one_of(st.none(), st.text(max_size=20), st.integers(-10**30, 10**30), st.floats(allow_nan=True, allow_infinity=True),
-                 st.booleans(), st.lists(st.text(max_size=10), max_size=4))
-GT_ROW = st.fixed_dictionaries({
-    "answer": JUNK, "answer_text": JUNK,
-    "choices": st.one_of(JUNK, st.lists(st.text(max_size=12), max_size=5)),
-    "direct_answers": st.one_of(JUNK, st.lists(st.text(max_size=8), max_size=10)),
-    "target_words": JUNK,
-    "solution": st.one_of(JUNK, st.builds(chain, TYPE_TEXT, st.text(max_size=40))),
-    "degradations": st.one_of(JUNK, st.lists(st.fixed_dictionaries({"name": st.one_of(st.sampled_from(NAMES), JUNK), "intensity": st.one_of(FLOATS, JUNK)}), max_size=4)),
-})
+JUNK = st.one_of(
+    st.none(),
+    st.text(max_size=20),
+    st.integers(-(10**30), 10**30),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.booleans(),
+    st.lists(st.text(max_size=10), max_size=4),
+)
+GT_ROW = st.fixed_dictionaries(
+    {
+        "answer": JUNK,
+        "answer_text": JUNK,
+        "choices": st.one_of(JUNK, st.lists(st.text(max_size=12), max_size=5)),
+        "direct_answers": st.one_of(JUNK, st.lists(st.text(max_size=8), max_size=10)),
+        "target_words": JUNK,
+        "solution": st.one_of(JUNK, st.builds(chain, TYPE_TEXT, st.text(max_size=40))),
+        "degradations": st.one_of(
+            JUNK,
+            st.lists(
+                st.fixed_dictionaries(
+                    {"name": st.one_of(st.sampled_from(NAMES), JUNK), "intensity": st.one_of(FLOATS, JUNK)}
+                ),
+                max_size=4,
+            ),
+        ),
+    }
+)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -594,8 +726,12 @@ def test_any_ground_truth_row_gives_none_or_a_value_in_range(text, row):
 
 
 @settings(max_examples=200, deadline=None)
-@given(pred=st.one_of(st.text(max_size=80), FLOATS), choices=st.lists(st.text(max_size=15), max_size=6),
-       answer=JUNK, direct=st.one_of(st.none(), st.lists(st.text(max_size=10), max_size=10)))
+@given(
+    pred=st.one_of(st.text(max_size=80), FLOATS),
+    choices=st.lists(st.text(max_size=15), max_size=6),
+    answer=JUNK,
+    direct=st.one_of(st.none(), st.lists(st.text(max_size=10), max_size=10)),
+)
 def test_answer_matching_never_raises(pred, choices, answer, direct):
     i = normalize_choice(pred, choices)
     assert i is None or 0 <= i < len(choices)

@@ -7,9 +7,9 @@ import json
 
 import numpy as np
 import pytest
-from _source_fixture import COLUMNS, bad_images, encode, image, make_aokvqa, make_jsonl_folder, write_aokvqa
 from PIL import Image
 
+from _source_fixture import COLUMNS, bad_images, encode, image, make_aokvqa, make_jsonl_folder, write_aokvqa
 from factory.photos import GRAY_PHOTOS, RGB_PHOTOS, RGBA_PHOTOS
 from factory.sources import (
     AOKVQASource,
@@ -110,9 +110,17 @@ def test_aokvqa_by_name_goes_through_load_dataset(monkeypatch):
 
     def fake_load_dataset(path, *args, **kwargs):
         calls.append((path, kwargs.get("split")))
-        feats = datasets.Features({"image": datasets.Image(), "question_id": datasets.Value("string"), "question": datasets.Value("string"),
-                                   "choices": [datasets.Value("string")], "correct_choice_idx": datasets.Value("int32"),
-                                   "direct_answers": [datasets.Value("string")], "rationales": [datasets.Value("string")]})
+        feats = datasets.Features(
+            {
+                "image": datasets.Image(),
+                "question_id": datasets.Value("string"),
+                "question": datasets.Value("string"),
+                "choices": [datasets.Value("string")],
+                "correct_choice_idx": datasets.Value("int32"),
+                "direct_answers": [datasets.Value("string")],
+                "rationales": [datasets.Value("string")],
+            }
+        )
         return datasets.Dataset.from_list(aokvqa_rows(3), features=feats)
 
     monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
@@ -139,7 +147,11 @@ def test_column_mapping_for_jsonl_with_image_files(tmp_path):
 
 def test_column_mapping_errors_name_the_input_and_the_fix(tmp_path):
     f = make_jsonl_folder(tmp_path, 1)
-    with pytest.raises(ValueError, match=r"qa\.jsonl: missing image .*available columns: \['qid', 'img', 'q', 'opts', 'label', 'answers'\].*--columns image=COL"):
+    with pytest.raises(
+        ValueError,
+        match=r"qa\.jsonl: missing image .*available columns: "
+        r"\['qid', 'img', 'q', 'opts', 'label', 'answers'\].*--columns image=COL",
+    ):
         open_source(str(f), "train")
     with pytest.raises(ValueError, match=r"mapped columns not found: question=quest.*available columns"):
         open_source(str(f), "train", "image=img,question=quest,answer=label")
@@ -155,22 +167,47 @@ def test_column_mapping_parquet_with_image_structs_and_open_questions(tmp_path):
     from datasets import Dataset, Features, Value
     from datasets import Image as HFImage
 
-    feats = Features({"picture": HFImage(), "text": Value("string"), "options": [Value("string")], "label": Value("int64"), "reply": Value("string")})
+    feats = Features(
+        {
+            "picture": HFImage(),
+            "text": Value("string"),
+            "options": [Value("string")],
+            "label": Value("int64"),
+            "reply": Value("string"),
+        }
+    )
     rows = [
-        {"picture": {"bytes": encode(image(0)), "path": None}, "text": "Pick one?", "options": ["a", "b", "c"], "label": 2, "reply": None},
-        {"picture": {"bytes": encode(image(1)), "path": None}, "text": "Say it?", "options": [], "label": None, "reply": "a dog"},
+        {
+            "picture": {"bytes": encode(image(0)), "path": None},
+            "text": "Pick one?",
+            "options": ["a", "b", "c"],
+            "label": 2,
+            "reply": None,
+        },
+        {
+            "picture": {"bytes": encode(image(1)), "path": None},
+            "text": "Say it?",
+            "options": [],
+            "label": None,
+            "reply": "a dog",
+        },
     ]
     p = tmp_path / "mine.parquet"
     Dataset.from_list(rows, features=feats).to_parquet(str(p))
     s = list(open_source(str(p), "train", "image=picture,question=text,choices=options,answer=label,answer_text=reply"))
-    assert [(x.id, x.answer, x.answer_text, x.choices) for x in s] == [("mine:0", "2", "c", ["a", "b", "c"]), ("mine:1", "a dog", "a dog", [])]
+    assert [(x.id, x.answer, x.answer_text, x.choices) for x in s] == [
+        ("mine:0", "2", "c", ["a", "b", "c"]),
+        ("mine:1", "a dog", "a dog", []),
+    ]
     assert np.array_equal(s[1].load_image(), image(1))
 
 
 def test_imagefolder_with_metadata_loads_by_default_column_names(tmp_path):
     for i in range(2):
         Image.fromarray(image(i)).save(tmp_path / f"{i}.png")
-    meta = [{"file_name": f"{i}.png", "question": f"What is {i}?", "choices": ["x", "y"], "answer": i} for i in range(2)]
+    meta = [
+        {"file_name": f"{i}.png", "question": f"What is {i}?", "choices": ["x", "y"], "answer": i} for i in range(2)
+    ]
     (tmp_path / "metadata.jsonl").write_text("".join(json.dumps(m) + "\n" for m in meta))
     s = list(open_source(str(tmp_path), "train"))
     assert [(x.question, x.answer, x.answer_text) for x in s] == [("What is 0?", "0", "x"), ("What is 1?", "1", "y")]

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
+
 from _studio_fixture import (
     CHOICES,
     LAUNCH_ARGS,
@@ -26,8 +28,6 @@ from _studio_fixture import (
     model_chain,
     require_browser,
 )
-from PIL import Image
-
 from factory import degrade
 from factory.photos import photo
 

@@ -27,7 +27,22 @@ def dataset(tmp_path_factory):
 @pytest.fixture(scope="module")
 def sft_out(dataset, tmp_path_factory):
     out = tmp_path_factory.mktemp("sft")
-    res = runner.invoke(app, ["train", "sft", "--preset", "tiny", "--dataset", str(dataset), "--output", str(out), "--max-steps", "4", "--merge"])
+    res = runner.invoke(
+        app,
+        [
+            "train",
+            "sft",
+            "--preset",
+            "tiny",
+            "--dataset",
+            str(dataset),
+            "--output",
+            str(out),
+            "--max-steps",
+            "4",
+            "--merge",
+        ],
+    )
     assert res.exit_code == 0, res.output
     return out, res.output
 
@@ -93,9 +108,23 @@ def test_grpo_logs_every_reward_and_resumes(sft_out, dataset, tmp_path):
     # inference on the GRPO result prints the parsed chain
     img = tmp_path / "img.png"
     Image.new("RGB", (64, 48), (200, 30, 30)).save(img)
-    inf = runner.invoke(app, ["infer", "--model", str(out2), "--image", str(img), "--question", "What colour?", "--max-new-tokens", "16", "--json"])
+    inf = runner.invoke(
+        app,
+        [
+            "infer",
+            "--model",
+            str(out2),
+            "--image",
+            str(img),
+            "--question",
+            "What colour?",
+            "--max-new-tokens",
+            "16",
+            "--json",
+        ],
+    )
     assert inf.exit_code == 0, inf.output
-    obj = json.loads(inf.output[inf.output.index("{"):])
+    obj = json.loads(inf.output[inf.output.index("{") :])
     assert {"type_pairs", "influence", "reasoning", "answer", "format_problems", "text"} <= set(obj)
     assert "What colour?" in obj["prompt"]
 
@@ -111,15 +140,29 @@ def test_auto_backend_without_cuda_chooses_hf_and_says_so(caplog):
 def test_presets_and_overrides(tmp_path):
     t4 = settings_for("t4", "grpo")
     assert (t4.model, t4.load_in_4bit, t4.lora_r, t4.num_generations, t4.max_completion_length) == (
-        "Qwen/Qwen2.5-VL-3B-Instruct", True, 16, 4, 1024)
+        "Qwen/Qwen2.5-VL-3B-Instruct",
+        True,
+        16,
+        4,
+        1024,
+    )
     paper = settings_for("paper", "grpo")
-    assert (paper.finetune, paper.num_generations, paper.beta, paper.learning_rate, paper.max_completion_length, paper.temperature) == (
-        "full", 8, 0.04, 1e-6, 2048, 1.0)
+    assert (
+        paper.finetune,
+        paper.num_generations,
+        paper.beta,
+        paper.learning_rate,
+        paper.max_completion_length,
+        paper.temperature,
+    ) == ("full", 8, 0.04, 1e-6, 2048, 1.0)
     assert settings_for("tiny", "sft").model == "tiny"
     (tmp_path / "s.yaml").write_text("lora_r: 32\nreward_weights: {degradation: 2.0, length: 1.0}\n")
     s = settings_for("t4", "grpo", yaml_path=tmp_path / "s.yaml", overrides=parse_overrides(["beta=0.1"]))
     assert s.lora_r == 32 and s.reward_weights == {"degradation": 2.0, "length": 1.0} and s.beta == 0.1
-    for bad, match in ((dict(preset="huge"), "unknown preset"), (dict(overrides={"lr": 1}), "unknown training setting")):
+    for bad, match in (
+        (dict(preset="huge"), "unknown preset"),
+        (dict(overrides={"lr": 1}), "unknown training setting"),
+    ):
         with pytest.raises(ValueError, match=match):
             settings_for(bad.get("preset", "t4"), "sft", overrides=bad.get("overrides"))
     with pytest.raises(ValueError, match="KEY=VALUE"):
@@ -128,7 +171,9 @@ def test_presets_and_overrides(tmp_path):
 
 
 def test_bad_cli_inputs_fail_clearly(tmp_path):
-    res = runner.invoke(app, ["train", "sft", "--preset", "tiny", "--dataset", str(tmp_path / "none"), "--output", str(tmp_path / "o")])
+    res = runner.invoke(
+        app, ["train", "sft", "--preset", "tiny", "--dataset", str(tmp_path / "none"), "--output", str(tmp_path / "o")]
+    )
     assert res.exit_code == 2 and "error:" in res.output
     res = runner.invoke(app, ["train", "sft", "--preset", "nope", "--dataset", "x", "--output", "y"])
     assert res.exit_code == 2 and "unknown preset" in res.output
@@ -170,11 +215,18 @@ def test_grpo_rollouts_run_in_generation_mode_on_the_hf_backend(sft_out, dataset
 
     def spy(self, *args, **kwargs):
         mods = list(self.modules())
-        seen.append((any(m.training for m in mods), any(getattr(m, "gradient_checkpointing", False) and m.training for m in mods)))
+        seen.append(
+            (
+                any(m.training for m in mods),
+                any(getattr(m, "gradient_checkpointing", False) and m.training for m in mods),
+            )
+        )
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(GenerationMixin, "generate", spy)
-    s = settings_for("tiny", "grpo", overrides={"model": str(sft_out[0]), "max_steps": 1, "gradient_checkpointing": True})
+    s = settings_for(
+        "tiny", "grpo", overrides={"model": str(sft_out[0]), "max_steps": 1, "gradient_checkpointing": True}
+    )
     res = train_grpo(RunConfig(str(dataset), str(tmp_path / "grpo-gc"), s))
     assert res.global_step == 1 and seen
     assert seen == [(False, False)] * len(seen), seen
@@ -198,13 +250,34 @@ def test_infer_and_eval_feed_images_at_the_saved_pixel_budget(sft_out, tmp_path,
     monkeypatch.setattr(trainers.data, "fit_pixels", spy)
     img = tmp_path / "img.png"
     Image.new("RGB", (640, 480), (200, 30, 30)).save(img)
-    base = ["infer", "--model", str(out), "--image", str(img), "--question", "What colour?", "--max-new-tokens", "4", "--json"]
+    base = [
+        "infer",
+        "--model",
+        str(out),
+        "--image",
+        str(img),
+        "--question",
+        "What colour?",
+        "--max-new-tokens",
+        "4",
+        "--json",
+    ]
     for extra, want in (([], 56 * 56), (["--max-pixels", "1568"], 1568)):
         res = runner.invoke(app, [*base, *extra])
         assert res.exit_code == 0, res.output
-        assert json.loads(res.output[res.output.index("{"):])["max_pixels"] == want and asked[-1] == want
-    run = evaluate(EvalConfig(model=str(out / "merged"), out=str(tmp_path / "eval"), benchmark="demo", limit=1,
-                              levels="clean", max_new_tokens=4, backend="hf"), progress=False)
+        assert json.loads(res.output[res.output.index("{") :])["max_pixels"] == want and asked[-1] == want
+    run = evaluate(
+        EvalConfig(
+            model=str(out / "merged"),
+            out=str(tmp_path / "eval"),
+            benchmark="demo",
+            limit=1,
+            levels="clean",
+            max_new_tokens=4,
+            backend="hf",
+        ),
+        progress=False,
+    )
     assert run.generated == 1 and asked[-1] == 56 * 56  # the merged folder keeps the settings too
     assert json.loads((tmp_path / "eval" / "run.json").read_text())["config"]["max_pixels"] == 56 * 56
     res = runner.invoke(app, [*base, "--max-pixels", "10"])

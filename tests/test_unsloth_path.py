@@ -23,6 +23,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from _train_fixture import make_dataset
 
 ROOT = Path(__file__).resolve().parents[1]

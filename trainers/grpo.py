@@ -67,9 +67,12 @@ def train_grpo(run: RunConfig, *, tokenizer_for_length=None, callbacks: list | N
     size_checkpoints(args, s, len(train) * s.num_generations)
     model, processor, backend = load_for_training(s, backend)
     trainer_cls = GRPOTrainer if backend == "unsloth" else rollouts_in_generation_mode(GRPOTrainer)
-    trainer = trainer_cls(model=model, reward_funcs=funcs, args=args, train_dataset=train, processing_class=processor,
-                          callbacks=callbacks)
+    trainer = trainer_cls(
+        model=model, reward_funcs=funcs, args=args, train_dataset=train, processing_class=processor, callbacks=callbacks
+    )
     if backend == "hf":
         align_trainable_dtype(trainer.model, fp16=args.fp16)
-    log.info("GRPO: %d prompts × %d generations, backend %s, output %s", len(train), s.num_generations, backend, run.output)
+    log.info(
+        "GRPO: %d prompts × %d generations, backend %s, output %s", len(train), s.num_generations, backend, run.output
+    )
     return run_trainer(trainer, processor, run, backend)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from factory.chains.format import ParsedChain, parse_chain
 
@@ -25,7 +26,9 @@ class InferResult:
             "text": self.text,
             "prompt": self.prompt,
             "max_pixels": self.max_pixels,
-            "type_pairs": [{"name": p.name, "intensity": p.intensity, "known": p.known} for p in self.parsed.type_pairs],
+            "type_pairs": [
+                {"name": p.name, "intensity": p.intensity, "known": p.known} for p in self.parsed.type_pairs
+            ],
             **self.parsed.as_dict(),
             "format_problems": self.parsed.problems(),
         }
@@ -48,14 +51,31 @@ class Predictor:
         tok.padding_side = "left"  # generation appends on the right
 
     def generate(
-        self, images: Sequence[Any], prompts: Sequence[str], *, max_new_tokens: int = 512, temperature: float = 0.0, seed: int = 0
+        self,
+        images: Sequence[Any],
+        prompts: Sequence[str],
+        *,
+        max_new_tokens: int = 512,
+        temperature: float = 0.0,
+        seed: int = 0,
     ) -> list[str]:
         """One completion per (image, prompt) pair, generated as one batch."""
-        return [text for text, _ in self.generate_counted(images, prompts, max_new_tokens=max_new_tokens, temperature=temperature, seed=seed)]
+        return [
+            text
+            for text, _ in self.generate_counted(
+                images, prompts, max_new_tokens=max_new_tokens, temperature=temperature, seed=seed
+            )
+        ]
 
     def generate_counted(
-        self, images: Sequence[Any], prompts: Sequence[str], *, max_new_tokens: int = 512, temperature: float = 0.0,
-        seed: int = 0, image_first: bool = True,
+        self,
+        images: Sequence[Any],
+        prompts: Sequence[str],
+        *,
+        max_new_tokens: int = 512,
+        temperature: float = 0.0,
+        seed: int = 0,
+        image_first: bool = True,
     ) -> list[tuple[str, int]]:
         """Like :meth:`generate`, with the number of generated tokens of each completion (up to and
         including its end-of-sequence token; padding after it is not counted). ``image_first=False``
@@ -68,6 +88,7 @@ class Predictor:
             raise ValueError(f"generate: {len(images)} images for {len(prompts)} prompts; pass one image per prompt.")
         if not prompts:
             return []
+
         def turn(p: str) -> list[dict[str, Any]]:
             parts = [{"type": "image"}, {"type": "text", "text": p}]
             return [{"role": "user", "content": parts if image_first else parts[::-1]}]
@@ -98,7 +119,9 @@ class Predictor:
             ids.add(pad)
         return {int(i) for i in ids}
 
-    def ask(self, image: Any, question: str, *, choices: Sequence[str] = (), prompt: str | None = None, **kw) -> InferResult:
+    def ask(
+        self, image: Any, question: str, *, choices: Sequence[str] = (), prompt: str | None = None, **kw
+    ) -> InferResult:
         from factory.chains.writer import build_prompt
 
         p = prompt if prompt is not None else build_prompt(question, list(choices))
@@ -116,8 +139,14 @@ def _lengths(new_ids: Any, stop: set[int]) -> list[int]:
 
 
 def infer(
-    model_path: str, image: Any, question: str, *, choices: Sequence[str] = (), backend: str = "auto",
-    max_pixels: int | None = None, **kw,
+    model_path: str,
+    image: Any,
+    question: str,
+    *,
+    choices: Sequence[str] = (),
+    backend: str = "auto",
+    max_pixels: int | None = None,
+    **kw,
 ) -> InferResult:
     """One-shot: load ``model_path`` (model, merged model or adapter folder) and answer ``question``.
     ``max_pixels=None`` feeds the image at the model's training budget (see :class:`Predictor`)."""

@@ -74,7 +74,7 @@ class TrainSettings:
     use_vllm: bool = False
     """Unsloth fast generation with vLLM for GRPO (needs vllm installed)."""
 
-    def replace(self, **changes: Any) -> "TrainSettings":
+    def replace(self, **changes: Any) -> TrainSettings:
         unknown = sorted(set(changes) - {f.name for f in fields(self)})
         if unknown:
             raise ValueError(

@@ -167,7 +167,9 @@ def save_outputs(trainer, processor, run: RunConfig, backend: str) -> Path | Non
             raise ValueError("--push-to-hub needs a Hugging Face token: set HF_TOKEN or run `hf auth login`.")
         api = HfApi(token=token)
         api.create_repo(run.push_to_hub, exist_ok=True)
-        api.upload_folder(folder_path=str(target), repo_id=run.push_to_hub, ignore_patterns=["checkpoint-*", "checkpoint-*/**"])
+        api.upload_folder(
+            folder_path=str(target), repo_id=run.push_to_hub, ignore_patterns=["checkpoint-*", "checkpoint-*/**"]
+        )
         log.info("pushed %s to https://huggingface.co/%s", target, run.push_to_hub)
     return merged_dir
 

@@ -59,7 +59,8 @@ def _corpus() -> list[str]:
         o, c = TAGS[f]
         lines.append(f"{o} {f} text {c}")
     lines += [
-        "<INFLUENCE>The damage lowers contrast and blurs small objects, but the main shapes remain visible.<INFLUENCE_END>",
+        "<INFLUENCE>The damage lowers contrast and blurs small objects, but the main shapes remain visible."
+        "<INFLUENCE_END>",
         "<REASONING>Looking past the damage, the picture shows a person, a cat, a cup of coffee on a table, "
         "a rocket on a launch pad, a motorcycle, stars and galaxies, a retina, cells and tissue. "
         "The question asks what is shown, which colour it has, how many there are, and where it is.<REASONING_END>",
@@ -97,7 +98,9 @@ def build_tokenizer(vocab_size: int = 1024):
         merges_lines = Path(d, "merges.txt").read_text(encoding="utf-8").splitlines()
     merges = [tuple(m.split(" ")) for m in merges_lines if m and not m.startswith("#version")]
     qt = Qwen2Tokenizer(vocab=vocab, merges=merges, eos_token="<|im_end|>", pad_token="<|endoftext|>", unk_token=None)
-    qt.add_special_tokens({"additional_special_tokens": [t for t in SPECIAL_TOKENS if t not in ("<|endoftext|>", "<|im_end|>")]})
+    qt.add_special_tokens(
+        {"additional_special_tokens": [t for t in SPECIAL_TOKENS if t not in ("<|endoftext|>", "<|im_end|>")]}
+    )
     qt.chat_template = CHAT_TEMPLATE
     del json
     return qt

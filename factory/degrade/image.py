@@ -33,7 +33,6 @@ _WHITE = 255.0
 
 
 def _from_pil(image: Any) -> np.ndarray:
-    from PIL import Image
 
     mode = image.mode
     if mode == "P":

@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -167,7 +168,7 @@ class Recipe:
         }
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "Recipe":
+    def from_dict(cls, d: Mapping[str, Any]) -> Recipe:
         """Rebuild a recipe from :meth:`to_dict` output (for example a sidecar JSON file).
 
         A step without a ``style`` field was written before styles existed and reads as
@@ -213,12 +214,16 @@ class TrainRecipeConfig:
                 raise ValueError(f"TrainRecipeConfig.stage_probability[{st!r}] must be in [0, 1], got {pr!r}.")
         lo, hi = self.per_stage
         if not (isinstance(lo, int) and isinstance(hi, int) and 0 <= lo <= hi and hi >= 1):
-            raise ValueError(f"TrainRecipeConfig.per_stage must be (lo, hi) with 0 <= lo <= hi, hi >= 1; got {self.per_stage!r}.")
+            raise ValueError(
+                f"TrainRecipeConfig.per_stage must be (lo, hi) with 0 <= lo <= hi, hi >= 1; got {self.per_stage!r}."
+            )
         a, b = self.intensity_range
         check_intensity(a, "TrainRecipeConfig.intensity_range")
         check_intensity(b, "TrainRecipeConfig.intensity_range")
         if a > b:
-            raise ValueError(f"TrainRecipeConfig.intensity_range must be (lo, hi) with lo <= hi, got {self.intensity_range!r}.")
+            raise ValueError(
+                f"TrainRecipeConfig.intensity_range must be (lo, hi) with lo <= hi, got {self.intensity_range!r}."
+            )
         if self.intensity is not None:
             check_intensity(self.intensity, "TrainRecipeConfig.intensity")
 

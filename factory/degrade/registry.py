@@ -30,8 +30,8 @@ from __future__ import annotations
 import difflib
 import math
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
 
 import numpy as np
 
@@ -106,7 +106,7 @@ class Curve(Param):
     formula: str = ""
 
     @classmethod
-    def of(cls, fn: Callable[[float], float], formula: str, unit: str = "") -> "Curve":
+    def of(cls, fn: Callable[[float], float], formula: str, unit: str = "") -> Curve:
         return cls(float(fn(0.0)), float(fn(1.0)), 1.0, unit, fn, formula)
 
     def at(self, s: float) -> float:

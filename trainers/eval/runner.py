@@ -27,8 +27,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from factory.errors import ConfigError
 from factory.degrade.registry import LEGACY_STYLE
+from factory.errors import ConfigError
 from factory.layout import atomic_write
 
 from .benchmarks import BadRow, Benchmark, load_benchmark, resolve_scorer
