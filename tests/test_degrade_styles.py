@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
+from _spec import SPEC_NAMES
 from factory import degrade
 from factory.chains import template as tpl
 from factory.chains.steps import degradation_context
@@ -48,8 +49,10 @@ def test_every_degradation_has_every_style_with_wording():
                 assert w.effect[band] and all(isinstance(x, str) and x for x in w.effect[band])
             assert w.hides and w.keeps and d.describe(st)
             assert d.effect(st, "high") == tuple(w.effect["high"])
-        # The styles draw different things, so they say different things.
-        assert d.describe("reference") != d.describe("physical"), d.name
+        # The styles draw different things, so they say different things (a degradation the
+        # reference code lacks may register one look for both styles: CONTRIBUTING.md).
+        if d.look("reference").op is not d.look("physical").op:
+            assert d.describe("reference") != d.describe("physical"), d.name
         info = d.info()
         assert info["style"] == "reference" and set(info["styles"]) == set(degrade.RENDER_STYLES)
         assert info["styles"]["physical"]["schedule"] == d.schedule_summary("physical")
@@ -243,13 +246,13 @@ def test_reference_style_statistics_match_the_reference_implementation():
     stored = fb.load_reference()
     assert stored["source"]["path"] == "add_degradation/add_degradation.py"
     assert stored["levels"] == ["0.23", "0.45", "0.90"] and stored["frame"] == [640, 480]
-    assert set(stored["mean"]) == set(degrade.names())
+    assert set(stored["mean"]) == set(SPEC_NAMES)  # the reference code's 16
     photos, seeds = ("astronaut", "coffee"), (0, 1)
     ref = {
         n: {lv: fb._mean([stored["per_photo"][p][n][lv] for p in photos]) for lv in stored["levels"]}
         for n in stored["mean"]
     }
-    ours = fb.measure(fb.engine_render("reference"), degrade.names(), photos=photos, seeds=seeds)["mean"]
+    ours = fb.measure(fb.engine_render("reference"), list(stored["mean"]), photos=photos, seeds=seeds)["mean"]
     ok, total, failures = fb.agreement(ours, ref)
     assert total == 48
     assert ok == 48, failures

@@ -125,11 +125,7 @@ def build(studio: Studio) -> dict[str, Any]:
 
     names = degrade.names()
     styles = engine.styles()
-    style_info = (
-        "reference: the reference code's look; physical: physically modelled ops; mixed: drawn per degradation"
-        if len(styles) > 1
-        else "this engine draws the physical style only"
-    )
+    style_info = "reference: the reference code's look; physical: physically modelled ops; mixed: drawn per degradation"
     first = degrade.to_rgb_uint8(photo(DEFAULT_PHOTO))
     source = gr.State({"photo": DEFAULT_PHOTO})
     result = gr.State(None)
@@ -193,7 +189,6 @@ def build(studio: Studio) -> dict[str, Any]:
                 value=engine.default_style(),
                 label="Style",
                 info=style_info,
-                interactive=len(styles) > 1,
                 elem_id="degrade-style",
             )
             run = gr.Button("Degrade", variant="primary", elem_id="degrade-run")
