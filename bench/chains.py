@@ -19,8 +19,6 @@ Run:  .venv/bin/python bench/chains.py [--latency 0.2] [--levels 1,8,64] [--repe
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -29,6 +27,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _machine import load, machine
 
 from factory import degrade
 from factory.chains.writer import ChainConfig, ChainRequest, write_chains
@@ -48,27 +47,6 @@ def requests(n: int, tag: str) -> list[ChainRequest]:
             )
         )
     return out
-
-
-def _machine() -> str:
-    cpu = platform.processor() or "?"
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    import openai
-
-    return f"{cpu}, {os.cpu_count()} logical CPUs; Python {platform.python_version()}, openai {openai.__version__}"
-
-
-def _load() -> str:
-    try:
-        return " / ".join(f"{x:.2f}" for x in os.getloadavg())
-    except OSError:
-        return "?"
 
 
 def run_level(url: str, conc: int, n: int, latency: float, transport: str) -> dict:
@@ -111,7 +89,7 @@ def main() -> None:
     ap.add_argument("--template-samples", type=int, default=5000)
     args = ap.parse_args()
 
-    print(f"machine: {_machine()}; load average before: {_load()}")
+    print(f"machine: {machine('openai')}; load average before: {load()}")
     # The server runs in its own process, so its threads do not share this process's GIL.
     srv = subprocess.Popen(
         [
@@ -162,7 +140,7 @@ def main() -> None:
         f"\ntemplate backend: {statistics.median(rates):.0f} samples/s (median of {args.repeat}; "
         f"{len(rep.ok)}/{len(reqs)} valid), one process"
     )
-    print(f"load average after: {_load()}")
+    print(f"load average after: {load()}")
 
 
 if __name__ == "__main__":

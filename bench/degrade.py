@@ -18,12 +18,11 @@ for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import argparse  # noqa: E402
 import json  # noqa: E402
-import platform  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
 
 import cv2  # noqa: E402
-import numpy as np  # noqa: E402
+from _machine import machine  # noqa: E402
 
 from factory import degrade  # noqa: E402
 from factory.photos import photo  # noqa: E402
@@ -42,20 +41,6 @@ def _median_ms(fn, repeat: int, stat: str = "median") -> float:
         fn()
         ts.append(time.perf_counter() - t0)
     return STAT[stat](ts) * 1000.0
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    versions = f"Python {platform.python_version()}; OpenCV {cv2.__version__}; NumPy {np.__version__}"
-    return f"{cpu}; {os.cpu_count()} logical CPUs; {versions}"
 
 
 def main() -> None:
@@ -115,7 +100,7 @@ def main() -> None:
         cv2.pyrMeanShiftFiltering(img[:, :, ::-1].copy(), 36, 36)
         base_ms = (time.perf_counter() - t0) * 1000.0
 
-    print(f"machine: {machine()}")
+    print(f"machine: {machine('cv2', 'numpy')}")
     print(f"one core, 640x480, {args.stat} of {args.repeat}; glibc allocator tuned: {tuned}")
     print()
     head = " | ".join(f"{st} ms @ {s}" for st in styles for s in LEVELS)
@@ -141,7 +126,7 @@ def main() -> None:
         with open(args.json, "w") as fh:
             json.dump(
                 {
-                    "machine": machine(),
+                    "machine": machine("cv2", "numpy"),
                     "tuned": tuned,
                     "ops": rows,
                     "train": {st: {"images_per_s": v[0], "degradations_per_image": v[1]} for st, v in recipe.items()},

@@ -36,7 +36,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from chains import _machine  # noqa: E402 - bench/chains.py, next to this file
+from _machine import machine  # noqa: E402 - bench/_machine.py, next to this file
 
 LEVELS = (0.0, 0.23, 0.45, 0.9)
 
@@ -186,7 +186,7 @@ def main() -> None:
     ap.add_argument("--stages", action="store_true", help="only the client's CPU per answer, step by step")
     args = ap.parse_args()
     os.environ.setdefault("TRITON_INTERPRET", "1")
-    print(f"machine: {_machine()}; load average {os.getloadavg()[0]:.1f} at the start")
+    print(f"machine: {machine('openai')}; load average {os.getloadavg()[0]:.1f} at the start")
     if args.stages:
         res = stages()
         print(f"\nclient CPU per answer, one thread, sequential ({res.pop('answers')} answers)")

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -33,28 +32,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
+from _machine import load, machine  # noqa: E402
+
 from _studio_fixture import CHROMIUM, LAUNCH_ARGS, free_port  # noqa: E402
-
-
-def machine() -> str:
-    cpu = platform.processor() or "?"
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    import gradio
-
-    return f"{cpu}, {os.cpu_count()} logical CPUs; Python {platform.python_version()}, gradio {gradio.__version__}"
-
-
-def load() -> str:
-    try:
-        return " / ".join(f"{x:.2f}" for x in os.getloadavg())
-    except OSError:
-        return "?"
 
 
 def prepare(work: Path, dataset: str | None, model: str | None) -> tuple[str, str]:
@@ -225,7 +205,7 @@ def main() -> None:
         args.work = Path(tmp.name)
     args.work.mkdir(parents=True, exist_ok=True)
     dataset, model = prepare(args.work, args.dataset, args.model)
-    print(f"machine: {machine()}; load {load()}")
+    print(f"machine: {machine('gradio')}; load {load()}")
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
         runs = []

@@ -257,46 +257,23 @@ def test_chain_tab_template_backend_equals_the_writer(tmp_path):
     assert lo <= out["reasoning_words"] <= hi and out["result"].target_words == ChainConfig().target(
         recipe.total_intensity
     )
+    base = dict(
+        question="q",
+        options="",
+        answer="a",
+        recipe_from=RECIPE_SOURCES[0],
+        degrade_result=None,
+        photo_name="coffee",
+        seed=0,
+        sample_id="x",
+        backend="template",
+    )
     with pytest.raises(StudioError, match="Degrade tab has no result"):
-        run_chain(
-            studio,
-            question="q",
-            options="",
-            answer="a",
-            recipe_from=RECIPE_SOURCES[1],
-            degrade_result=None,
-            photo_name="coffee",
-            seed=0,
-            sample_id="x",
-            backend="template",
-        )
+        run_chain(studio, **{**base, "recipe_from": RECIPE_SOURCES[1]})
     with pytest.raises(StudioError, match="question: empty"):
-        run_chain(
-            studio,
-            question=" ",
-            options="",
-            answer="a",
-            recipe_from=RECIPE_SOURCES[0],
-            degrade_result=None,
-            photo_name="coffee",
-            seed=0,
-            sample_id="x",
-            backend="template",
-        )
+        run_chain(studio, **{**base, "question": " "})
     with pytest.raises(StudioError, match="give the model name"):
-        run_chain(
-            studio,
-            question="q",
-            options="",
-            answer="a",
-            recipe_from=RECIPE_SOURCES[0],
-            degrade_result=None,
-            photo_name="coffee",
-            seed=0,
-            sample_id="x",
-            backend="openai",
-            base_url="http://127.0.0.1:9/v1",
-        )
+        run_chain(studio, **{**base, "backend": "openai", "base_url": "http://127.0.0.1:9/v1"})
 
 
 def test_chain_tab_openai_backend_on_a_local_server_caches_in_the_work_folder(tmp_path):

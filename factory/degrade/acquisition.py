@@ -131,6 +131,27 @@ def lens_flare(img: np.ndarray, s: float, p: dict, rng: np.random.Generator) -> 
     return cv2.add(img, out, dst=out)
 
 
+# Motion blur reads the same in both styles (the reference style differs in its length curve only).
+MOTION_BLUR_WORDS = Influence(
+    {
+        "low": (
+            "slight motion during the exposure drags edges into short streaks",
+            "a small camera shake doubles the finest edges",
+        ),
+        "medium": (
+            "camera motion smears every edge into visible streaks",
+            "motion during the exposure blurs the picture along one direction",
+        ),
+        "high": (
+            "strong motion drags the whole picture into long streaks",
+            "heavy camera shake smears objects far along the motion",
+        ),
+    },
+    hides="edges across the motion, small parts and any text",
+    keeps="overall layout, large objects and their colours",
+)
+
+
 @register(
     "motion blur",
     stage="acquisition",
@@ -138,24 +159,7 @@ def lens_flare(img: np.ndarray, s: float, p: dict, rng: np.random.Generator) -> 
     params={"length": Param(0.0, 0.06, 1.0, "× short side")},
     description="Camera or subject motion during exposure: a linear streak at a random angle.",
     style="physical",
-    influence=Influence(
-        {
-            "low": (
-                "slight motion during the exposure drags edges into short streaks",
-                "a small camera shake doubles the finest edges",
-            ),
-            "medium": (
-                "camera motion smears every edge into visible streaks",
-                "motion during the exposure blurs the picture along one direction",
-            ),
-            "high": (
-                "strong motion drags the whole picture into long streaks",
-                "heavy camera shake smears objects far along the motion",
-            ),
-        },
-        hides="edges across the motion, small parts and any text",
-        keeps="overall layout, large objects and their colours",
-    ),
+    influence=MOTION_BLUR_WORDS,
 )
 def motion_blur(img: np.ndarray, s: float, p: dict, rng: np.random.Generator) -> np.ndarray:
     angle = float(rng.uniform(0.0, 180.0))
@@ -390,24 +394,7 @@ def lens_flare_reference(img: np.ndarray, s: float, p: dict, rng: np.random.Gene
     description=(
         "Camera or subject motion during exposure: a linear streak at a random angle (the reference's length curve)."
     ),
-    influence=Influence(
-        {
-            "low": (
-                "slight motion during the exposure drags edges into short streaks",
-                "a small camera shake doubles the finest edges",
-            ),
-            "medium": (
-                "camera motion smears every edge into visible streaks",
-                "motion during the exposure blurs the picture along one direction",
-            ),
-            "high": (
-                "strong motion drags the whole picture into long streaks",
-                "heavy camera shake smears objects far along the motion",
-            ),
-        },
-        hides="edges across the motion, small parts and any text",
-        keeps="overall layout, large objects and their colours",
-    ),
+    influence=MOTION_BLUR_WORDS,
 )
 def motion_blur_reference(img: np.ndarray, s: float, p: dict, rng: np.random.Generator) -> np.ndarray:
     angle = float(rng.uniform(0.0, 180.0))

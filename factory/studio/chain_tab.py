@@ -32,6 +32,35 @@ def example_label(row: dict[str, Any]) -> str:
     return f"{row['photo']}: {row['question']}"
 
 
+def example_fields(examples: list[dict[str, Any]], label: str) -> tuple[str, str, str, str] | None:
+    """Question, options (one per line), answer and photo of the example called ``label``."""
+    row = next((r for r in examples if example_label(r) == label), None)
+    if row is None:
+        return None
+    return row["question"], "\n".join(row["choices"]), str(row["answer"]), row["photo"]
+
+
+def question_inputs(examples: list[dict[str, Any]], prefix: str, answer_label: str, answer_id: str) -> tuple[Any, ...]:
+    """The example picker and the question, options and answer boxes (filled from the first
+    example) of the Chain and Model tabs; element ids start with ``prefix``."""
+    import gradio as gr
+
+    labels = [example_label(r) for r in examples]
+    first = examples[0]
+    example = gr.Dropdown(
+        labels, value=labels[0], label="Example (bundled demo questions)", elem_id=f"{prefix}-example"
+    )
+    question = gr.Textbox(first["question"], label="Question", elem_id=f"{prefix}-question")
+    options = gr.Textbox(
+        "\n".join(first["choices"]),
+        lines=4,
+        label="Options (one per line; empty = open question)",
+        elem_id=f"{prefix}-options",
+    )
+    answer = gr.Textbox(str(first["answer"]), label=answer_label, elem_id=answer_id)
+    return example, question, options, answer
+
+
 def run_chain(
     studio: Studio,
     *,
@@ -132,22 +161,11 @@ def build(studio: Studio, shared: dict[str, Any]) -> dict[str, Any]:
     import gradio as gr
 
     examples = demo_questions()
-    labels = [example_label(r) for r in examples]
     first = examples[0]
     with gr.Row():
         with gr.Column(scale=1, min_width=320):
-            example = gr.Dropdown(
-                labels, value=labels[0], label="Example (bundled demo questions)", elem_id="chain-example"
-            )
-            question = gr.Textbox(first["question"], label="Question", elem_id="chain-question")
-            options = gr.Textbox(
-                "\n".join(first["choices"]),
-                lines=4,
-                label="Options (one per line; empty = open question)",
-                elem_id="chain-options",
-            )
-            answer = gr.Textbox(
-                str(first["answer"]), label="Answer (option index, letter or text)", elem_id="chain-answer-in"
+            example, question, options, answer = question_inputs(
+                examples, "chain", "Answer (option index, letter or text)", "chain-answer-in"
             )
             recipe_from = gr.Radio(
                 list(RECIPE_SOURCES), value=RECIPE_SOURCES[0], label="Image and damage", elem_id="chain-recipe-from"
@@ -204,10 +222,7 @@ def build(studio: Studio, shared: dict[str, Any]) -> dict[str, Any]:
                 )
 
     def on_example(label: str):
-        row = next((r for r in examples if example_label(r) == label), None)
-        if row is None:
-            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
-        return row["question"], "\n".join(row["choices"]), str(row["answer"]), row["photo"]
+        return example_fields(examples, label) or (gr.skip(),) * 4
 
     @guarded(5 + len(FIELDS))
     def on_run(q, opts, ans, src, dres, ph, sd, sid, be, url, mdl, vis, style, progress=gr.Progress()):

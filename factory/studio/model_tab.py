@@ -11,7 +11,7 @@ from factory import degrade
 from factory.chains.format import FIELDS, parse_chain
 
 from . import engine
-from .chain_tab import demo_questions, example_label
+from .chain_tab import demo_questions, example_fields, question_inputs
 from .common import StudioError, display, guarded, load_upload, parse_options
 from .degrade_tab import DEFAULT_PHOTO, PHOTOS
 from .models import compare_types, judge_answer, type_summary
@@ -135,7 +135,6 @@ def build(studio: Studio, shared: dict[str, Any]) -> dict[str, Any]:
     import pandas as pd
 
     examples = demo_questions()
-    labels = [example_label(r) for r in examples]
     first = examples[0]
     upload_state = gr.State(None)
     with gr.Row(equal_height=True):
@@ -178,18 +177,8 @@ def build(studio: Studio, shared: dict[str, Any]) -> dict[str, Any]:
             with gr.Row():
                 seed = gr.Number(0, precision=0, minimum=0, label="Seed", elem_id="model-seed", min_width=80)
                 sample_id = gr.Textbox("studio", label="Sample id", elem_id="model-sample-id", min_width=100)
-            example = gr.Dropdown(
-                labels, value=labels[0], label="Example (bundled demo questions)", elem_id="model-example"
-            )
-            question = gr.Textbox(first["question"], label="Question", elem_id="model-question")
-            options = gr.Textbox(
-                "\n".join(first["choices"]),
-                lines=4,
-                label="Options (one per line; empty = open question)",
-                elem_id="model-options",
-            )
-            answer = gr.Textbox(
-                str(first["answer"]), label="True answer (optional: index, letter or text)", elem_id="model-true-answer"
+            example, question, options, answer = question_inputs(
+                examples, "model", "True answer (optional: index, letter or text)", "model-true-answer"
             )
             max_new = gr.Slider(16, 2048, value=512, step=16, label="max new tokens", elem_id="model-max-new")
             ask_btn = gr.Button("Ask the model", variant="primary", elem_id="model-ask")
@@ -219,10 +208,8 @@ def build(studio: Studio, shared: dict[str, Any]) -> dict[str, Any]:
                 prompt_box = gr.Textbox(label="prompt", interactive=False, lines=3, elem_id="model-prompt")
 
     def on_example(label: str):
-        row = next((r for r in examples if example_label(r) == label), None)
-        if row is None:
-            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
-        return row["question"], "\n".join(row["choices"]), str(row["answer"]), row["photo"], IMAGE_SOURCES[0]
+        fields = example_fields(examples, label)
+        return (*fields, IMAGE_SOURCES[0]) if fields else (gr.skip(),) * 5
 
     @guarded(2)
     def on_load(m, e):
