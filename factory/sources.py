@@ -31,7 +31,7 @@ import math
 import os
 import re
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -626,6 +626,33 @@ def _base_dir(spec: str) -> Path | None:
     return p.parent if p.is_file() else p if p.is_dir() else None
 
 
+def _read_rows(
+    spec: str,
+    tag: str,
+    split: str,
+    rows: Iterable[dict[str, Any]],
+    sample_id: Callable[[int, dict[str, Any]], str],
+    sample: Callable[[dict[str, Any], str], Sample],
+) -> Iterator[Sample]:
+    """Rows -> samples. ``sample_id(i, row)`` then ``sample(row, sid)`` read a row; a
+    :class:`CellError` yields an error sample naming the row, and a repeated id marks the later row."""
+    ids = _IdCheck()
+    for i, row in enumerate(rows):
+        sid = None
+        try:
+            sid = sample_id(i, row)
+            out = sample(row, sid)
+        except CellError as exc:
+            if sid is not None:
+                ids.problem(sid, i)  # a later row with this id is still a duplicate
+            yield _bad_row(spec, tag, i, split, exc, sid)
+            continue
+        dup = ids.problem(out.id, i)
+        if dup:
+            out.error = f"{spec} row {i}: {dup}"
+        yield out
+
+
 class AOKVQASource:
     """A-OKVQA: multiple choice (``answer`` = ``str(correct_choice_idx)``, ``answer_text`` =
     ``choices[idx]``); ``direct_answers`` kept for the open-answer score. The test split has no
@@ -648,34 +675,27 @@ class AOKVQASource:
         return len(self.ds)
 
     def __iter__(self) -> Iterator[Sample]:
-        ids = _IdCheck()
+        return _read_rows(self.spec, "aokvqa", self.split, self.ds, self._sample_id, self._sample)
+
+    @staticmethod
+    def _sample_id(i: int, row: dict[str, Any]) -> str:
+        qid = read_text(row["question_id"], "question_id")
+        return f"aokvqa:{i if qid is None else qid}"
+
+    def _sample(self, row: dict[str, Any], sid: str) -> Sample:
+        choices, empty = read_choices(row["choices"], "choices")
         columns = {"answer": "correct_choice_idx", "answer_text": "correct_choice_idx"}
-        for i, row in enumerate(self.ds):
-            sid = None
-            try:
-                qid = read_text(row["question_id"], "question_id")
-                sid = f"aokvqa:{i if qid is None else qid}"
-                choices, empty = read_choices(row["choices"], "choices")
-                answer, text = read_answer(row["correct_choice_idx"], None, choices, empty, columns)
-                sample = Sample(
-                    id=sid,
-                    question=read_text(row["question"], "question") or "",
-                    choices=choices,
-                    answer=answer,
-                    answer_text=text,
-                    image=_resolve_image(row["image"], self._base),
-                    split=self.split,
-                    direct_answers=_answers(row.get("direct_answers")),
-                )
-            except CellError as exc:
-                if sid is not None:
-                    ids.problem(sid, i)  # a later row with this id is still a duplicate
-                yield _bad_row(self.spec, "aokvqa", i, self.split, exc, sid)
-                continue
-            dup = ids.problem(sample.id, i)
-            if dup:
-                sample.error = f"{self.spec} row {i}: {dup}"
-            yield sample
+        answer, text = read_answer(row["correct_choice_idx"], None, choices, empty, columns)
+        return Sample(
+            id=sid,
+            question=read_text(row["question"], "question") or "",
+            choices=choices,
+            answer=answer,
+            answer_text=text,
+            image=_resolve_image(row["image"], self._base),
+            split=self.split,
+            direct_answers=_answers(row.get("direct_answers")),
+        )
 
     def describe(self) -> dict[str, Any]:
         return {"name": "aokvqa", "dataset": self.spec, "split": self.split}
@@ -745,34 +765,26 @@ class ColumnMappedSource:
         :func:`read_choices`, :func:`read_answer`). A row that cannot be (a NaN label, an index out
         of range, options that are not a list, bytes that are not UTF-8, a repeated id, ...) yields
         a sample whose ``error`` names the row, the column, the value and the fix."""
+        return _read_rows(self.spec, self._tag, self.split, self.ds, self._sample_id, self._sample)
+
+    def _sample_id(self, i: int, row: dict[str, Any]) -> str:
+        raw_id = read_text(row.get(self.columns["id"]), self.columns["id"])
+        return f"{self._tag}:{i if raw_id is None else raw_id}"
+
+    def _sample(self, row: dict[str, Any], sid: str) -> Sample:
         c = self.columns
-        ids = _IdCheck()
-        for i, row in enumerate(self.ds):
-            sid = None
-            try:
-                raw_id = read_text(row.get(c["id"]), c["id"])
-                sid = f"{self._tag}:{i if raw_id is None else raw_id}"
-                choices, empty = read_choices(row.get(c["choices"]), c["choices"])
-                answer, answer_text = read_answer(row.get(c["answer"]), row.get(c["answer_text"]), choices, empty, c)
-                sample = Sample(
-                    id=sid,
-                    question=read_text(row.get(c["question"]), c["question"]) or "",
-                    choices=choices,
-                    answer=answer,
-                    answer_text=answer_text,
-                    image=_resolve_image(row.get(c["image"]), self._base),
-                    split=self.split,
-                    direct_answers=_answers(row.get(c["direct_answers"]), c["direct_answers"]),
-                )
-            except CellError as exc:
-                if sid is not None:
-                    ids.problem(sid, i)  # a later row with this id is still a duplicate
-                yield _bad_row(self.spec, self._tag, i, self.split, exc, sid)
-                continue
-            dup = ids.problem(sample.id, i)
-            if dup:
-                sample.error = f"{self.spec} row {i}: {dup}"
-            yield sample
+        choices, empty = read_choices(row.get(c["choices"]), c["choices"])
+        answer, answer_text = read_answer(row.get(c["answer"]), row.get(c["answer_text"]), choices, empty, c)
+        return Sample(
+            id=sid,
+            question=read_text(row.get(c["question"]), c["question"]) or "",
+            choices=choices,
+            answer=answer,
+            answer_text=answer_text,
+            image=_resolve_image(row.get(c["image"]), self._base),
+            split=self.split,
+            direct_answers=_answers(row.get(c["direct_answers"]), c["direct_answers"]),
+        )
 
     def describe(self) -> dict[str, Any]:
         return {"name": "mapped", "dataset": self.spec, "split": self.split, "columns": self.columns}
