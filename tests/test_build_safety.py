@@ -19,25 +19,11 @@ from factory.build import BuildConfig, build, row_hash
 from factory.chains import backends
 from factory.chains.backends import register_backend
 from factory.chains.writer import ChainConfig, write_chains
-from fake_llm_server import ServerConfig, _prompt_text, answer_for, make_server, stop_server
+from fake_llm_server import _prompt_text, answer_for
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY = "sk-test-right-key-0123456789abcdef"
 runner = CliRunner()
-
-
-@pytest.fixture()
-def server():
-    servers = []
-
-    def start(**kw):
-        srv, url, stats = make_server(ServerConfig(**kw))
-        servers.append(srv)
-        return url, stats
-
-    yield start
-    for s in servers:
-        stop_server(s)
 
 
 def _hashes(out: Path) -> dict[str, list[str]]:

@@ -124,25 +124,17 @@ def test_human_output_shows_recipe_and_chain(cat_png):
     assert p.is_complete and p.answer == "cat"
 
 
+def _openai_chain(image, url):
+    """`robust-r1 chain` on one image through the openai backend at ``url`` (the fake server)."""
+    return ["chain", image, "--question", "What animal?", "--answer", "cat"] + [
+        "--backend", "openai", "--base-url", url, "--model", "fake",
+    ]  # fmt: skip
+
+
 def test_openai_backend_uses_env_key_and_cache(cat_png, server, tmp_path, monkeypatch):
     url, stats = server
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
-    args = [
-        "chain",
-        cat_png,
-        "--question",
-        "What animal?",
-        "--answer",
-        "cat",
-        "--backend",
-        "openai",
-        "--base-url",
-        url,
-        "--model",
-        "fake",
-        "--cache",
-        tmp_path / "c",
-    ]
+    args = [*_openai_chain(cat_png, url), "--cache", tmp_path / "c"]
     first = _run(*args)
     assert first.exit_code == 0, first.output
     assert "<ANSWER>cat<ANSWER_END>" in first.output and SECRET not in first.output
@@ -159,21 +151,7 @@ def test_openai_backend_uses_env_key_and_cache(cat_png, server, tmp_path, monkey
 
 def test_no_vision_sends_no_images(cat_png, server, tmp_path):
     url, stats = server
-    res = _run(
-        "chain",
-        cat_png,
-        "--question",
-        "What animal?",
-        "--answer",
-        "cat",
-        "--backend",
-        "openai",
-        "--base-url",
-        url,
-        "--model",
-        "fake",
-        "--no-vision",
-    )
+    res = _run(*_openai_chain(cat_png, url), "--no-vision")
     assert res.exit_code == 0, res.output
     assert stats.bodies and all("image_url" not in b for b in stats.bodies)
 

@@ -14,7 +14,7 @@ from factory.chains.format import parse_chain
 from factory.chains.llm import ChatClient, DiskCache
 from factory.chains.validate import length_bounds
 from factory.chains.writer import ChainConfig, ChainRequest, write_chains
-from fake_llm_server import ALL_FAULTS, ServerConfig, make_server, stop_server
+from fake_llm_server import ALL_FAULTS
 
 SECRET = "sk-test-DO-NOT-LEAK-0123456789abcdef"
 
@@ -38,20 +38,6 @@ def _requests(n: int, seed: int = 0, prefix: str = "q", size: int = 16) -> list[
             )
         )
     return out
-
-
-@pytest.fixture()
-def server():
-    servers = []
-
-    def start(**kw):
-        srv, url, stats = make_server(ServerConfig(**kw))
-        servers.append(srv)
-        return url, stats
-
-    yield start
-    for s in servers:
-        stop_server(s)
 
 
 def _cfg(url: str, tmp_path, **kw) -> ChainConfig:
